@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from vgraph.chem.datasets import reference_smiles  # noqa: E402
 from vgraph.chem.generators import load_generator  # noqa: E402
 from vgraph.errors import VGraphError  # noqa: E402
-from vgraph.metrics.molecules import evaluate_molecules  # noqa: E402
+from vgraph.metrics.molecules import evaluate_molecules, write_shipped_stats  # noqa: E402
 from vgraph.runs import setup_runtime, versions, write_json  # noqa: E402
 
 
@@ -44,6 +44,9 @@ def parse_args(argv=None):
     p.add_argument("--reference", default="auto",
                    help="dataset for novelty/test metrics: auto (the checkpoint's), qm9, moses, zinc250k, none")
     p.add_argument("--no-fcd", action="store_true", help="skip FCD")
+    p.add_argument("--write-shipped-stats", action="store_true",
+                   help="maintainers: write the --reference test set's FCD/property statistics into the "
+                        "package (vgraph/chem/pretrained/refstats) and exit")
     p.add_argument("--grid", type=int, default=24, help="molecules drawn in grid.png")
     p.add_argument("--root", default=None, help="data root (else $VGRAPH_DATA, else datasets/)")
     p.add_argument("--device", default="cpu")
@@ -72,6 +75,11 @@ def main(argv=None):
     args = parse_args(argv)
     out = setup_runtime(args)
     t0 = time.perf_counter()
+    if args.write_shipped_stats:
+        name = "qm9" if args.reference == "auto" else args.reference
+        path = write_shipped_stats(reference_smiles(name, args.root)["test"])
+        print(f"wrote {path}")
+        return {"shipped_stats": str(path)}
     try:
         model, info = load_generator(args.checkpoint, device=args.device)
     except VGraphError as exc:

@@ -109,3 +109,27 @@ def test_fcd_identical_sets_is_zero():
     assert m["FCD/Test"] == pytest.approx(0.0, abs=1e-2)
     far = evaluate_molecules(["CCCCCCCC", "CCCCCCC", "CCCCCC", "CCCCCCCCC"], test=smiles)
     assert far["FCD/Test"] > 1.0
+
+
+def test_shipped_reference_stats_are_read_and_equal_computed(tmp_path, monkeypatch):
+    """Statistics shipped in the package (FCD moments, property arrays) replace the slow
+    computation only for the reference list they were written for, and equal what it gives."""
+    import vgraph.metrics.molecules as mm
+    test = ["CCO", "c1ccccc1O", "CCN", "Cc1ccc2ccccc2c1", "OCCO"]
+    fake = {"mu": np.arange(3.0), "sigma": np.eye(3)}
+    monkeypatch.setattr(mm, "_fcd_precalc", lambda smiles: {k: v.copy() for k, v in fake.items()})
+    monkeypatch.setattr(mm, "SHIPPED_STATS", tmp_path / "refstats")
+    monkeypatch.setenv("VGRAPH_CACHE", str(tmp_path / "cache"))
+    path = mm.write_shipped_stats(test)
+    assert path.parent == tmp_path / "refstats"
+    computed = ReferenceSet(test, fcd=True, cache=False)
+    # from here on, the slow parts would be different if recomputed: they must be read
+    monkeypatch.setattr(mm, "_fcd_precalc", lambda smiles: {"mu": np.zeros(3), "sigma": np.zeros((3, 3))})
+    monkeypatch.setattr(mm, "properties", lambda mols: {k: np.zeros(len(mols)) for k in mm.PROPERTIES})
+    shipped = ReferenceSet(test, fcd=True, cache=False)
+    np.testing.assert_array_equal(shipped.fcd_stats["mu"], fake["mu"])
+    for k in mm.PROPERTIES:
+        np.testing.assert_array_equal(shipped.props[k], computed.props[k])
+    assert computed.props["weight"][0] == pytest.approx(Descriptors.MolWt(Chem.MolFromSmiles("CCO")))
+    other = ReferenceSet(test[:-1], fcd=True, cache=False)  # another list: nothing shipped for it
+    np.testing.assert_array_equal(other.fcd_stats["mu"], np.zeros(3))

@@ -30,6 +30,7 @@ import hashlib
 import os
 from collections import Counter
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from rdkit import Chem, DataStructs, RDConfig, RDLogger
@@ -223,8 +224,14 @@ class ReferenceSet:
         self.fps = morgan_fingerprints(mols)
         self.frags = Counter(f for m in mols for f in fragments(m))
         self.scafs = Counter(s for s in (scaffold(m) for m in mols) if s is not None)
-        self.props = properties(mols)
-        self.fcd_stats = _fcd_precalc([Chem.MolToSmiles(m) for m in mols]) if fcd else None
+        shipped = _shipped_stats(key)  # the slow parts (ChemNet, SA), precomputed for QM9's test set
+        self.props = {k: shipped[f"prop_{k}"] for k in PROPERTIES} if shipped is not None else properties(mols)
+        if not fcd:
+            self.fcd_stats = None
+        elif shipped is not None and "fcd_mu" in shipped:
+            self.fcd_stats = {"mu": shipped["fcd_mu"], "sigma": shipped["fcd_sigma"]}
+        else:
+            self.fcd_stats = _fcd_precalc([Chem.MolToSmiles(m) for m in mols])
         if path is not None:
             self._save(path)
 
@@ -238,6 +245,39 @@ class ReferenceSet:
         tmp = path.with_name(path.stem + f".tmp{os.getpid()}.npz")
         np.savez(tmp, **arrays)
         os.replace(tmp, path)
+
+
+SHIPPED_STATS = Path(__file__).resolve().parent.parent / "chem" / "pretrained" / "refstats"
+
+
+def _shipped_stats(key: str):
+    """Reference statistics shipped in the package for ``key`` (the hash of a reference SMILES
+    list): ChemNet mean/covariance for FCD and the property arrays, written by
+    ``scripts/generate_molecules.py --write-shipped-stats``. They are what ReferenceSet would
+    compute, and only apply when the reference list hashes identically (same RDKit
+    canonicalisation); anything else is computed."""
+    path = SHIPPED_STATS / f"{key}.npz"
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as d:
+        return {k: d[k] for k in d.files}
+
+
+def write_shipped_stats(smiles, directory=None) -> Path:
+    """Write the statistics :func:`_shipped_stats` reads for this reference list."""
+    smiles = list(smiles)
+    key = hashlib.sha256("\n".join(smiles).encode()).hexdigest()[:16]
+    mols = [m for m in (get_mol(s) for s in smiles) if m is not None]
+    arrays = {f"prop_{k}": v for k, v in properties(mols).items()}
+    stats = _fcd_precalc([Chem.MolToSmiles(m) for m in mols])
+    if stats is None:
+        raise RuntimeError("fcd-torch is needed to write the FCD reference statistics")
+    arrays["fcd_mu"], arrays["fcd_sigma"] = stats["mu"], stats["sigma"]
+    directory = Path(directory) if directory is not None else SHIPPED_STATS
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{key}.npz"
+    np.savez_compressed(path, **arrays)
+    return path
 
 
 @lru_cache(maxsize=1)
