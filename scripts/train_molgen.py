@@ -59,6 +59,7 @@ def parse_args(argv=None):
     p.add_argument("--num-samples", type=int, default=1000, help="samples to score after training (0: none)")
     p.add_argument("--no-fcd", action="store_true", help="skip FCD (needs fcd-torch)")
     p.add_argument("--half", action="store_true", help="store model.pt weights as float16")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt (same configuration)")
     add_common_args(p, "runs/molgen")
     return p.parse_args(argv)
 
@@ -115,12 +116,12 @@ def main(argv=None):
         steps = min(steps, args.max_steps)
     eval_every = min(task.steps_per_epoch, steps)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    config = {k: v for k, v in vars(args).items() if k not in ("out", "device", "threads", "no_progress")}
+    config = {k: v for k, v in vars(args).items() if k not in ("out", "device", "threads", "no_progress", "resume")}
     print(f"[train] {args.model}: {sum(p.numel() for p in model.parameters())} parameters, {steps} steps "
           f"of {args.batch_size} ({task.steps_per_epoch} per epoch)", flush=True)
     trainer = Trainer(model, task, optimizer, epochs=steps, monitor="val_loss", mode="min",
                       eval_every=eval_every, out_dir=out, config=config, checkpoint_every=eval_every,
-                      progress=not args.no_progress, desc=f"{args.model} steps")
+                      resume=args.resume, progress=not args.no_progress, desc=f"{args.model} steps")
     t1 = time.perf_counter()
     result = trainer.fit()
     train_s = time.perf_counter() - t1

@@ -3,6 +3,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -98,3 +99,20 @@ def test_zinc250k_layout_with_its_0_based_indices(tmp_path):
     splits, _ = raw_splits("zinc250k", root=tmp_path)
     assert splits["test"] == [GOOD[1], GOOD[4]]
     assert len(splits["train"]) == len(GOOD) - 2
+
+
+def test_streaming_featuriser_equals_molecule_pipeline():
+    """load_molecules featurises without keeping RDKit molecules; it must give exactly what
+    clean_smiles + Vocabulary.build + encode_mols give, skip counts included."""
+    from vgraph.chem import Vocabulary, encode_mols
+    from vgraph.chem.datasets import featurise_lines
+    lines = GOOD + BAD + ["O=[N+]([O-])c1ccccc1", "C[Si](C)C", "CC(=O)[O-]", "C#N", "c1ccncc1"]
+    mols, smis, skipped = clean_smiles(lines)
+    for vocab in (None, Vocabulary.build(mols[:2])):
+        ref = encode_mols(mols, smis, vocab or Vocabulary.build(mols), skipped)
+        got = featurise_lines(lines, vocab=vocab)
+        assert got.vocab.to_dict() == ref.vocab.to_dict()
+        assert got.smiles == ref.smiles and got.skipped == ref.skipped
+        for field in ("atoms", "atom_ptr", "bonds", "bond_ptr"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(ref, field))
+    assert ref.skipped["out_of_vocabulary"] > 0  # the small vocabulary did reject molecules

@@ -18,6 +18,7 @@ vocabulary, too many atoms — are skipped and *counted* in ``MolDataset.skipped
 from __future__ import annotations
 
 import json
+from array import array
 from collections import Counter
 from pathlib import Path
 
@@ -161,15 +162,9 @@ class MolDataset:
                    d["bond_ptr"].numpy(), Vocabulary.from_dict(d["vocab"]), d["skipped"])
 
 
-def clean_smiles(lines, elements=DEFAULT_ELEMENTS, max_charge: int = 1, max_atoms: int | None = None):
-    """Parse SMILES lines; return ``(mols, canonical_smiles, skipped_counts)``.
-
-    Skips (and counts) empty lines, unparsable SMILES, multi-fragment SMILES (salts), atoms
-    whose element is not in ``elements`` or whose charge exceeds ``max_charge``, and
-    molecules with more than ``max_atoms`` heavy atoms.
-    """
-    skipped = {r: 0 for r in SKIP_REASONS}
-    mols, smiles = [], []
+def _iter_clean(lines, skipped: dict, elements=DEFAULT_ELEMENTS, max_charge: int = 1,
+                max_atoms: int | None = None):
+    """Yield ``(mol, canonical_smiles)`` for each usable line, counting the others in ``skipped``."""
     for line in lines:
         s = line.strip().split()[0] if line and line.strip() else ""
         if not s:
@@ -189,9 +184,98 @@ def clean_smiles(lines, elements=DEFAULT_ELEMENTS, max_charge: int = 1, max_atom
         if max_atoms is not None and mol.GetNumAtoms() > max_atoms:
             skipped["too_many_atoms"] += 1
             continue
+        yield mol, canonical_smiles(mol)
+
+
+def clean_smiles(lines, elements=DEFAULT_ELEMENTS, max_charge: int = 1, max_atoms: int | None = None):
+    """Parse SMILES lines; return ``(mols, canonical_smiles, skipped_counts)``.
+
+    Skips (and counts) empty lines, unparsable SMILES, multi-fragment SMILES (salts), atoms
+    whose element is not in ``elements`` or whose charge exceeds ``max_charge``, and
+    molecules with more than ``max_atoms`` heavy atoms.
+    """
+    skipped = {r: 0 for r in SKIP_REASONS}
+    mols, smiles = [], []
+    for mol, smi in _iter_clean(lines, skipped, elements, max_charge, max_atoms):
         mols.append(mol)
-        smiles.append(canonical_smiles(mol))
+        smiles.append(smi)
     return mols, smiles, skipped
+
+
+class _Featurised:
+    """Molecules parsed and featurised in one streaming pass, without keeping RDKit molecules
+    (MOSES's 1.58 M training SMILES held as molecules exhaust 24 GB; as these compact arrays
+    they take a few hundred MB). Tokens carry provisional ids (order of first sight) until
+    :meth:`encode` maps them onto a vocabulary."""
+
+    def __init__(self, lines, elements=DEFAULT_ELEMENTS, max_charge: int = 1, max_atoms: int | None = None):
+        self.skipped = {r: 0 for r in SKIP_REASONS}
+        table: dict = {}
+        smiles, toks, atom_ptr = [], array("i"), array("q", [0])
+        bonds, bond_ptr, valence = array("b"), array("q", [0]), array("b")
+        for mol, smi in _iter_clean(lines, self.skipped, elements, max_charge, max_atoms):
+            g = mol_to_graph(mol)
+            val = g.num_hs.copy()  # total valence = bond orders + hydrogens (Kekulé form)
+            np.add.at(val, g.bonds[:, 0], g.bonds[:, 2])
+            np.add.at(val, g.bonds[:, 1], g.bonds[:, 2])
+            toks.extend(table.setdefault(t, len(table)) for t in g.tokens)
+            valence.extend(val.tolist())
+            atom_ptr.append(len(toks))
+            bonds.extend(g.bonds.reshape(-1).tolist())
+            bond_ptr.append(len(bonds) // 3)
+            smiles.append(smi)
+        self.names, self.smiles = list(table), smiles
+        self.toks = np.frombuffer(toks, np.int32).astype(np.int64)
+        self.valence = np.frombuffer(valence, np.int8).astype(np.int64)
+        self.atom_ptr = np.frombuffer(atom_ptr, np.int64).copy()
+        self.bond_ptr = np.frombuffer(bond_ptr, np.int64).copy()
+        self.bonds = np.frombuffer(bonds, np.int8).astype(np.int64).reshape(-1, 3)
+
+    def __len__(self):
+        return len(self.smiles)
+
+    def encode(self, index=None, vocab: Vocabulary | None = None, skipped=None) -> MolDataset:
+        """The molecules ``index`` (default all) as a :class:`MolDataset`; the vocabulary is
+        built from them when not given (tokens by frequency, largest total valence each).
+        Molecules with a token outside ``vocab`` or a valence above its bound are skipped as
+        ``out_of_vocabulary``."""
+        index = np.arange(len(self)) if index is None else np.asarray(index, np.int64)
+        n_per = np.diff(self.atom_ptr)[index]
+        e_per = np.diff(self.bond_ptr)[index]
+        a_src = np.repeat(self.atom_ptr[index], n_per) + (np.arange(n_per.sum()) - np.repeat(np.cumsum(n_per) - n_per, n_per))
+        b_src = np.repeat(self.bond_ptr[index], e_per) + (np.arange(e_per.sum()) - np.repeat(np.cumsum(e_per) - e_per, e_per))
+        toks, valence, bonds = self.toks[a_src], self.valence[a_src], self.bonds[b_src]
+        atom_ptr = np.concatenate([[0], np.cumsum(n_per)]).astype(np.int64)
+        bond_ptr = np.concatenate([[0], np.cumsum(e_per)]).astype(np.int64)
+        if vocab is None:
+            counts = np.bincount(toks, minlength=len(self.names))
+            maxval = np.zeros(len(self.names), np.int64)
+            np.maximum.at(maxval, toks, valence)
+            order = sorted((k for k in range(len(self.names)) if counts[k]), key=lambda k: (-counts[k], self.names[k]))
+            vocab = Vocabulary([self.names[k] for k in order], [int(maxval[k]) for k in order])
+        remap = np.array([vocab.index.get(t, -1) for t in self.names] or [0], np.int64)
+        bound = np.array(vocab.max_valence or [0], np.int64)
+        ids = remap[toks] if len(toks) else toks
+        heavy = np.zeros(len(toks), np.int64)  # bond-order sum per atom over heavy-atom bonds
+        if len(bonds):
+            starts = np.repeat(atom_ptr[:-1], e_per)
+            np.add.at(heavy, starts + bonds[:, 0], bonds[:, 2])
+            np.add.at(heavy, starts + bonds[:, 1], bonds[:, 2])
+        bad_atom = (ids < 0) | (heavy > bound[np.clip(ids, 0, None)])
+        bad = np.zeros(len(index), bool)
+        bad[np.repeat(np.arange(len(index)), n_per)[bad_atom]] = True
+        skipped = dict(skipped if skipped is not None else {r: 0 for r in SKIP_REASONS})
+        skipped["out_of_vocabulary"] += int(bad.sum())
+        ds = MolDataset([self.smiles[k] for k in index], ids, atom_ptr, bonds, bond_ptr, vocab, skipped)
+        return ds.subset(np.flatnonzero(~bad)) if bad.any() else ds
+
+
+def featurise_lines(lines, vocab: Vocabulary | None = None, max_atoms: int | None = None) -> MolDataset:
+    """SMILES lines -> :class:`MolDataset` in one streaming pass: the same result as
+    ``clean_smiles`` + ``Vocabulary.build`` (when ``vocab`` is None) + ``encode_mols``,
+    without holding every RDKit molecule in memory."""
+    feats = _Featurised(lines, max_atoms=max_atoms)
+    return feats.encode(vocab=vocab, skipped=feats.skipped)
 
 
 def encode_mols(mols, smiles, vocab: Vocabulary, skipped=None) -> MolDataset:
@@ -309,28 +393,23 @@ def load_molecules(name: str, root=None, max_atoms: int | None = None, vocab: Vo
             _print_skips(out)
         return out
     if is_file:
-        mols, smis, skipped = clean_smiles(lines, max_atoms=max_atoms)
-        if not mols:
+        feats = _Featurised(lines, max_atoms=max_atoms)
+        if not len(feats):
             raise DataFormatError(f"{path}: none of its {len(lines)} lines is a usable SMILES "
-                                  f"(skipped: {skipped})")
+                                  f"(skipped: {feats.skipped})")
         rng = np.random.default_rng(seed)
-        perm = rng.permutation(len(mols))
-        n_test = int(round(test_fraction * len(mols))) if len(mols) > 1 else 0
-        parts = {"train": perm[n_test:], "test": perm[:n_test]}
-        vocab = vocab or Vocabulary.build([mols[i] for i in parts["train"]])
-        out = {s: encode_mols([mols[i] for i in ix], [smis[i] for i in ix], vocab,
-                              skipped if s == "train" else None) for s, ix in parts.items()}
+        perm = rng.permutation(len(feats))
+        n_test = int(round(test_fraction * len(feats))) if len(feats) > 1 else 0
+        out = {"train": feats.encode(perm[n_test:], vocab, feats.skipped)}
+        out["test"] = feats.encode(perm[:n_test], out["train"].vocab)
     else:
-        out = {}
-        mols, smis, skipped = clean_smiles(splits["train"], max_atoms=max_atoms)
-        if not mols:
+        out = {"train": featurise_lines(splits["train"], vocab=vocab, max_atoms=max_atoms)}
+        if not len(out["train"]):
             raise DataFormatError(f"{name}: no usable SMILES in the training split")
-        vocab = vocab or Vocabulary.build(mols)
-        out["train"] = encode_mols(mols, smis, vocab, skipped)
+        vocab = out["train"].vocab
         for s, lines in splits.items():
             if s != "train":
-                m, sm, sk = clean_smiles(lines, max_atoms=max_atoms)
-                out[s] = encode_mols(m, sm, vocab, sk)
+                out[s] = featurise_lines(lines, vocab=vocab, max_atoms=max_atoms)
     cache.mkdir(parents=True, exist_ok=True)
     for s, ds in out.items():
         ds.save(cache / f"{s}.pt")
