@@ -145,6 +145,21 @@ def test_sddmm_auto_picks_gram_for_many_pairs_over_few_nodes():
     sddmm_mod.clear_workspace()
 
 
+def test_sddmm_auto_gathers_small_batches_and_uses_csr_for_large(monkeypatch):
+    import importlib
+    sddmm_mod = importlib.import_module("vgraph.ops.sddmm")
+    calls = []
+    real = sddmm_mod._SDDMM.apply
+    monkeypatch.setattr(sddmm_mod._SDDMM, "apply", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(sddmm_mod, "GATHER_MAX_PF", 16 * 100)
+    a, b = torch.randn(500, 16), torch.randn(400, 16)  # N_a * N_b >> 32 * P: never "gram"
+    for num_pairs, expect_csr in ((100, False), (101, True)):
+        pairs = torch.stack([torch.randint(0, 500, (num_pairs,)), torch.randint(0, 400, (num_pairs,))])
+        calls.clear()
+        check_grad(lambda a, b: sddmm(a, b, pairs), lambda a, b: (a @ b.t())[pairs[0], pairs[1]], a, b)
+        assert bool(calls) == expect_csr, (num_pairs, calls)
+
+
 def test_sddmm_same_tensor_and_empty_pairs():
     z = torch.randn(10, 20)
     pairs = torch.randint(0, 10, (2, 30))
