@@ -98,7 +98,8 @@ def main(argv=None):
     device = torch.device(args.device)
     model.to(device)
     diag_path = out / "diagnostics.jsonl"
-    diag_path.write_text("")
+    if not (args.resume and diag_path.is_file()):  # a resumed run appends to its records
+        diag_path.write_text("")
 
     def log_epoch(record):
         with open(diag_path, "a") as fh:
