@@ -78,6 +78,14 @@ class Vocabulary:
         return f"Vocabulary({dict(zip(self.tokens, self.max_valence))})"
 
 
+def _ranges(ptr: np.ndarray, index: np.ndarray):
+    """``(src, counts)``: the flat positions of the slices ``ptr[k]:ptr[k+1]`` for ``k`` in
+    ``index``, concatenated in that order, and each slice's length."""
+    counts = np.diff(ptr)[index]
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(ptr[index], counts) + offsets, counts
+
+
 class MolDataset:
     """Encoded molecules as flat arrays plus offsets.
 
@@ -118,19 +126,15 @@ class MolDataset:
         largest molecule in the batch.
         """
         index = np.asarray(index, np.int64)
-        n_per = self.num_atoms[index]
+        # vectorised gather of each molecule's atom and bond slices
+        a_src, n_per = _ranges(self.atom_ptr, index)
+        b_src, e_per = _ranges(self.bond_ptr, index)
         n = int(max_atoms or (n_per.max() if len(index) else 1))
         atoms = np.full((len(index), n), -1, np.int64)
         adj = np.zeros((len(index), n, n), np.int64)
-        # vectorised gather of each molecule's atom and bond slices
         a_rows = np.repeat(np.arange(len(index)), n_per)
-        a_cols = np.arange(n_per.sum()) - np.repeat(np.cumsum(n_per) - n_per, n_per)
-        a_src = np.repeat(self.atom_ptr[index], n_per) + a_cols
-        atoms[a_rows, a_cols] = self.atoms[a_src]
-        e_per = np.diff(self.bond_ptr)[index]
+        atoms[a_rows, a_src - np.repeat(self.atom_ptr[index], n_per)] = self.atoms[a_src]
         b_rows = np.repeat(np.arange(len(index)), e_per)
-        b_src = np.repeat(self.bond_ptr[index], e_per) + (np.arange(e_per.sum()) -
-                                                          np.repeat(np.cumsum(e_per) - e_per, e_per))
         b = self.bonds[b_src]
         adj[b_rows, b[:, 0], b[:, 1]] = b[:, 2]
         adj[b_rows, b[:, 1], b[:, 0]] = b[:, 2]
@@ -140,11 +144,8 @@ class MolDataset:
     def subset(self, index) -> "MolDataset":
         """The molecules ``index`` as a new dataset (same vocabulary and skip counts)."""
         index = np.asarray(index, np.int64)
-        n_per, e_per = self.num_atoms[index], np.diff(self.bond_ptr)[index]
-        a_src = np.concatenate([np.arange(self.atom_ptr[k], self.atom_ptr[k + 1]) for k in index]) \
-            if len(index) else np.zeros(0, np.int64)
-        b_src = np.concatenate([np.arange(self.bond_ptr[k], self.bond_ptr[k + 1]) for k in index]) \
-            if len(index) else np.zeros(0, np.int64)
+        a_src, n_per = _ranges(self.atom_ptr, index)
+        b_src, e_per = _ranges(self.bond_ptr, index)
         return MolDataset([self.smiles[k] for k in index], self.atoms[a_src],
                           np.concatenate([[0], np.cumsum(n_per)]), self.bonds[b_src],
                           np.concatenate([[0], np.cumsum(e_per)]), self.vocab, self.skipped)
@@ -240,10 +241,8 @@ class _Featurised:
         Molecules with a token outside ``vocab`` or a valence above its bound are skipped as
         ``out_of_vocabulary``."""
         index = np.arange(len(self)) if index is None else np.asarray(index, np.int64)
-        n_per = np.diff(self.atom_ptr)[index]
-        e_per = np.diff(self.bond_ptr)[index]
-        a_src = np.repeat(self.atom_ptr[index], n_per) + (np.arange(n_per.sum()) - np.repeat(np.cumsum(n_per) - n_per, n_per))
-        b_src = np.repeat(self.bond_ptr[index], e_per) + (np.arange(e_per.sum()) - np.repeat(np.cumsum(e_per) - e_per, e_per))
+        a_src, n_per = _ranges(self.atom_ptr, index)
+        b_src, e_per = _ranges(self.bond_ptr, index)
         toks, valence, bonds = self.toks[a_src], self.valence[a_src], self.bonds[b_src]
         atom_ptr = np.concatenate([[0], np.cumsum(n_per)]).astype(np.int64)
         bond_ptr = np.concatenate([[0], np.cumsum(e_per)]).astype(np.int64)
