@@ -11,7 +11,10 @@ only ``--edge-fraction`` of its train edges (message passing and supervision). M
 graphs: inner loop on revealed edges, outer (query) loss on their val edges. Meta-val
 graphs select the meta-epoch (mean val AUC after adaptation). Each meta-test graph is
 adapted on its revealed edges and scored on its test edges; a run reports the mean over
-test graphs, and the table the mean ± std over runs. Writes ``summary.json``.
+test graphs, and the table the mean ± std over runs. Features: one-hot node labels plus the
+continuous node attributes (``--no-node-attr``: labels only; ``--standardize``: attributes
+z-scored with the meta-train graphs' statistics).
+Writes ``summary.json``; a run that diverges stops with a one-line error.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from vgraph.data.tu_link import link_task, load_link_graphs, split_graphs  # noqa: E402
+from vgraph.data.tu_link import link_task, load_link_graphs, split_graphs, standardize_features  # noqa: E402
 from vgraph.errors import VGraphError  # noqa: E402
 from vgraph.models.metagraph import CCMetaGraph, MetaGraph, pair_metrics, train_on_task  # noqa: E402
 from vgraph.nn import KLConfig  # noqa: E402
@@ -42,6 +45,10 @@ def parse_args(argv=None):
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     p.add_argument("--edge-fraction", type=float, default=0.1, help="fraction of train edges revealed")
     p.add_argument("--min-edges", type=int, default=20, help="skip graphs with fewer undirected edges")
+    p.add_argument("--no-node-attr", action="store_true",
+                   help="features = one-hot node labels only (PyG's TUDataset default); else labels + attributes")
+    p.add_argument("--standardize", action="store_true",
+                   help="z-score the continuous node attributes with the meta-train graphs' statistics")
     p.add_argument("--max-graphs", type=int, default=None, help="use at most this many graphs (seeded)")
     p.add_argument("--hidden", type=int, default=32)
     p.add_argument("--latent", type=int, default=16)
@@ -161,7 +168,8 @@ def main(argv=None):
     args = parse_args(argv)
     out = setup_runtime(args)
     try:
-        graphs = load_link_graphs(args.dataset, args.root, min_edges=args.min_edges)
+        graphs = load_link_graphs(args.dataset, args.root, min_edges=args.min_edges,
+                                  use_node_attr=not args.no_node_attr)
     except VGraphError as exc:
         sys.exit(f"error: {exc}")
     in_channels = graphs[0].x.size(1)
@@ -178,17 +186,22 @@ def main(argv=None):
             pick = torch.randperm(len(graphs), generator=_gen(seed))[:args.max_graphs].tolist()
             chosen = [graphs[i] for i in sorted(pick)]
         tr, va, te = split_graphs(len(chosen), seed=seed)
+        if args.standardize:
+            chosen = standardize_features(chosen, [chosen[i] for i in tr])
         tasks = [link_task(g, args.edge_fraction, seed * 100003 + g.index) for g in chosen]
         trains, vals, tests = [tasks[i] for i in tr], [tasks[i] for i in va], [tasks[i] for i in te]
         print(f"run {r} (seed {seed}): {len(trains)} meta-train / {len(vals)} meta-val / {len(tests)} meta-test graphs")
         for m in args.methods:
             t0 = time.perf_counter()
-            if m == "scratch":
-                metrics, extra = run_scratch(args, in_channels, kl, tests, seed)
-            elif m == "finetune":
-                metrics, extra = run_finetune(args, in_channels, kl, trains, vals, tests, seed)
-            else:
-                metrics, extra = run_meta(args, in_channels, kl, trains, vals, tests, seed, m == "ccmetagraph")
+            try:
+                if m == "scratch":
+                    metrics, extra = run_scratch(args, in_channels, kl, tests, seed)
+                elif m == "finetune":
+                    metrics, extra = run_finetune(args, in_channels, kl, trains, vals, tests, seed)
+                else:
+                    metrics, extra = run_meta(args, in_channels, kl, trains, vals, tests, seed, m == "ccmetagraph")
+            except VGraphError as exc:  # earlier runs are already in summary.json
+                sys.exit(f"error: run {r} ({m}): {exc}")
             extra["seconds"] = time.perf_counter() - t0
             results[m].append(metrics)
             extras[m].append(extra)

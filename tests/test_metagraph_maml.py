@@ -100,3 +100,24 @@ def test_reveal_edges_and_graph_split():
         reveal_edges(full.split, 0.0)
     tr, va, te = split_graphs(41, seed=0)
     assert len(tr) + len(va) + len(te) == 41 and not set(tr) & set(va) | set(te) & set(tr)
+
+
+def test_standardize_features_fits_on_meta_train_graphs_and_keeps_one_hot_columns():
+    from vgraph.data.tu_link import standardize_features
+    onehot = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    fit = [LinkGraph(torch.cat([onehot, torch.tensor([[100.0], [300.0], [500.0]])], 1), torch.empty(2, 0, dtype=torch.long), 0)]
+    held = LinkGraph(torch.tensor([[0.0, 1.0, 700.0]]), torch.empty(2, 0, dtype=torch.long), 1)
+    out = standardize_features(fit + [held], fit_on=fit)
+    assert torch.equal(out[0].x[:, :2], onehot)  # one-hot label columns untouched
+    assert torch.allclose(out[0].x[:, 2], torch.tensor([-1.0, 0.0, 1.0]))  # mean 300, std 200
+    assert out[1].x.tolist() == [[0.0, 1.0, 2.0]]  # held-out graph scaled with meta-train stats
+    assert out[1].index == 1 and fit[0].x[0, 2] == 100.0  # inputs not modified
+
+
+def test_diverged_embeddings_give_a_clear_error():
+    from vgraph.errors import TrainingDivergedError
+    from vgraph.models.metagraph import pair_metrics
+    task = link_task(_toy_graph(0), fraction=0.5, seed=0)
+    z = torch.full((task.num_nodes, 4), float("nan"))
+    with pytest.raises(TrainingDivergedError, match="diverged"):
+        pair_metrics(z, task)

@@ -6,6 +6,8 @@
   positive of the full graph (hidden training edges included).
 * :func:`load_link_graphs` turns a TU dataset (FIRSTMM_DB, ENZYMES, PROTEINS, ...) into one
   :class:`LinkGraph` per graph, read-only from the data root (via :func:`vgraph.data.tu.load_tu`).
+* :func:`standardize_features` z-scores the continuous feature columns with statistics of
+  the meta-training graphs (ENZYMES' attributes reach 762, PROTEINS' 798).
 * :func:`link_task` builds the per-graph split + revealed edges + sparse graph that the
   meta-learning code consumes, and :func:`split_graphs` the meta-train/val/test graph split.
 """
@@ -105,3 +107,21 @@ def split_graphs(num_graphs: int, val_fraction: float = 0.15, test_fraction: flo
     n_test = max(1, round(test_fraction * num_graphs))
     n_val = max(1, round(val_fraction * num_graphs))
     return perm[n_test + n_val:], perm[n_test:n_test + n_val], perm[:n_test]
+
+
+def standardize_features(graphs: list[LinkGraph], fit_on: list[LinkGraph]) -> list[LinkGraph]:
+    """``graphs`` with every non-binary feature column z-scored by the mean/std over the nodes
+    of ``fit_on`` (the meta-training graphs, so nothing is learned from held-out graphs).
+
+    One-hot label columns (values in {0, 1} on ``fit_on``) are left as they are, as is a
+    column with zero variance.
+    """
+    if not fit_on:
+        raise ValueError("standardize_features needs at least one graph to fit on")
+    x = torch.cat([g.x for g in fit_on])
+    binary = ((x == 0) | (x == 1)).all(0)
+    mean, std = x.mean(0), x.std(0)
+    scale = ~binary & (std > 0)
+    mean = torch.where(scale, mean, torch.zeros_like(mean))
+    std = torch.where(scale, std, torch.ones_like(std))
+    return [LinkGraph((g.x - mean) / std, g.edge_index, g.index) for g in graphs]

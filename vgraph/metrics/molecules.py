@@ -294,14 +294,37 @@ def _fcd_model():
         return FCD(device="cpu", n_jobs=1)
 
 
-def _fcd_precalc(smiles):
+FCD_CHUNK = 2048
+
+
+def _fcd_precalc(smiles, chunk: int = FCD_CHUNK):
+    """ChemNet mean and covariance of ``smiles`` (what fcd-torch's ``precalc`` returns).
+
+    Streamed: ChemNet runs on ``chunk`` SMILES at a time and only running sums are kept
+    (shifted by the first chunk's mean for accuracy), so memory stays flat for any list
+    length; fcd-torch's own ``precalc`` keeps every activation and its data loader grows
+    with the list (MOSES's 176k test SMILES reached 15.5 GB).
+    """
     model = _fcd_model()
+    smiles = list(smiles)
     if model is None or len(smiles) < 2:
         return None
     import warnings
+    n, shift, total, cross = 0, None, None, None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return model.precalc(list(smiles))
+        for start in range(0, len(smiles), chunk):
+            act = np.asarray(model.get_predictions(smiles[start:start + chunk]), dtype=np.float64)
+            if shift is None:
+                shift = act.mean(0)
+                total, cross = np.zeros_like(shift), np.zeros((shift.size, shift.size))
+            act -= shift
+            total += act.sum(0)
+            cross += act.T @ act
+            n += act.shape[0]
+    mean = total / n
+    sigma = (cross - n * np.outer(mean, mean)) / (n - 1)
+    return {"mu": mean + shift, "sigma": sigma}
 
 
 def evaluate_molecules(generated, train=None, test=None, *, k=(1000, 10000), fcd: bool = True,
@@ -362,12 +385,10 @@ def evaluate_molecules(generated, train=None, test=None, *, k=(1000, 10000), fcd
             if ref.fcd_stats is None:
                 notes.append("FCD not computed: install the optional extra `pip install fcd-torch` "
                              "(its wheel ships the ChemNet weights)")
+            elif len(canon) < 2:
+                notes.append("FCD not computed: fewer than 2 valid samples")
             else:
-                model = _fcd_model()
-                import warnings
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    out["FCD/Test"] = float(model.metric(ref.fcd_stats, model.precalc(canon)))
+                out["FCD/Test"] = float(_fcd_model().metric(ref.fcd_stats, _fcd_precalc(canon)))
     out["notes"] = notes
     return out
 
