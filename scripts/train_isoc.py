@@ -219,11 +219,15 @@ def run_link(args, seed, data):
     return out
 
 
-def _graph_batches(ds, batch_size, gen=None):
-    order = torch.randperm(len(ds), generator=gen) if gen is not None else torch.arange(len(ds))
+def _graph_batches(ds, batch_size, gen, training: bool = True):
+    """Batches of graphs in a random order drawn from ``gen``. The order matters beyond
+    training: PairNorm centres over the whole batch, so a batch of *consecutive* graphs
+    leaks the label into the embeddings of datasets stored sorted by class (PROTEINS,
+    ENZYMES); embeddings are therefore also computed over randomly composed batches."""
+    order = torch.randperm(len(ds), generator=gen)
     for start in range(0, len(ds), batch_size):
         idx = order[start:start + batch_size]
-        if idx.numel() < 2 and gen is not None:
+        if idx.numel() < 2 and training:
             continue  # BatchNorm needs two rows; a singleton batch is skipped in training
         x, ei, batch, _ = ds.subset(idx)
         yield idx, x, ei, batch
@@ -254,11 +258,12 @@ def fit_graphs(args, model, ds, seed):
 
 
 @torch.no_grad()
-def graph_embeddings(args, model, ds):
-    """Sum-pooled eval-mode embeddings, computed in fixed batches of ``--batch-size`` graphs
-    (PairNorm statistics are per batch, as in training)."""
+def graph_embeddings(args, model, ds, seed: int = 0):
+    """Sum-pooled eval-mode embeddings, computed over random batches of ``--batch-size``
+    graphs (PairNorm statistics are per batch, as in training; see :func:`_graph_batches`)."""
     out = torch.zeros(len(ds), args.dims[-1])
-    for idx, x, ei, batch in _graph_batches(ds, args.batch_size):
+    gen = torch.Generator().manual_seed(seed + 7919)
+    for idx, x, ei, batch in _graph_batches(ds, args.batch_size, gen, training=False):
         graph = SparseGraph(ei, x.size(0), _validated=True)
         z = node_embeddings(args, model, x, graph)
         out[idx] = probes.sum_pool(z, batch, idx.numel())
@@ -268,7 +273,7 @@ def graph_embeddings(args, model, ds):
 def run_graph(args, seed, ds):
     model = build_model(args, ds.num_features)
     hist = fit_graphs(args, model, ds, seed)
-    g = graph_embeddings(args, model, ds)
+    g = graph_embeddings(args, model, ds, seed)
     kw = dict(epochs=args.probe_epochs, patience=args.probe_patience, dropout=args.probe_dropout)
     tr, va, te = probes.random_graph_split(len(ds), 0.2, 0.3, seed)
     single = probes.graph_mlp_probe(g, ds.y, tr, va, te, seed=seed, **kw)

@@ -106,3 +106,26 @@ def test_script_end_to_end(tmp_path):
     assert json.loads((out / "summary.json").read_text())["model"] == "isoc_vgae"
     summary = train_isoc.main(common + ["--model", "vgae"])
     assert 0.0 <= summary["metrics"]["split_test_acc"]["mean"] <= 1.0
+
+
+def test_graph_embedding_batches_are_random_and_cover_every_graph():
+    """PairNorm centres over a batch: embeddings computed over consecutive graphs of a
+    class-sorted dataset (PROTEINS, ENZYMES) would carry the label. Embedding batches are
+    drawn in a seeded random order and cover every graph once (a singleton batch included)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from train_isoc import _graph_batches
+
+    class Stub:
+        def __len__(self):
+            return 129
+
+        def subset(self, idx):
+            return torch.zeros(len(idx), 1), torch.empty(2, 0, dtype=torch.long), torch.arange(len(idx)), None
+
+    gen = torch.Generator().manual_seed(0)
+    batches = [idx for idx, *_ in _graph_batches(Stub(), 64, gen, training=False)]
+    seen = torch.cat(batches)
+    assert sorted(seen.tolist()) == list(range(129)) and [b.numel() for b in batches] == [64, 64, 1]
+    assert not torch.equal(seen, torch.arange(129))
+    train = [idx for idx, *_ in _graph_batches(Stub(), 64, torch.Generator().manual_seed(0))]
+    assert [b.numel() for b in train] == [64, 64]  # training skips the singleton (BatchNorm)
