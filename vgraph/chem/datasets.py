@@ -29,6 +29,7 @@ from rdkit import Chem
 from vgraph.chem.featurize import atom_token, canonical_smiles, mol_to_graph
 from vgraph.data.download import find_raw_file
 from vgraph.errors import DataFormatError
+from vgraph.ops import concat_ranges
 from vgraph.paths import cache_dir, data_root, fingerprint
 
 ZINC250K_URL = ("https://raw.githubusercontent.com/aspuru-guzik-group/chemical_vae/master/"
@@ -82,8 +83,9 @@ def _ranges(ptr: np.ndarray, index: np.ndarray):
     """``(src, counts)``: the flat positions of the slices ``ptr[k]:ptr[k+1]`` for ``k`` in
     ``index``, concatenated in that order, and each slice's length."""
     counts = np.diff(ptr)[index]
-    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    return np.repeat(ptr[index], counts) + offsets, counts
+    src = concat_ranges(torch.from_numpy(np.ascontiguousarray(ptr[index], np.int64)),
+                        torch.from_numpy(np.ascontiguousarray(counts, np.int64)))
+    return src.numpy(), counts
 
 
 class MolDataset:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from vgraph.errors import DataFormatError, MissingDataError
-from vgraph.ops import index_to_indptr
+from vgraph.ops import concat_ranges, index_to_indptr
 from vgraph.paths import data_root
 
 TU_NAMES = {"mutag": "MUTAG", "proteins": "PROTEINS", "enzymes": "ENZYMES", "ptc_mr": "PTC_MR",
@@ -72,8 +72,8 @@ class TUGraphs:
         index = torch.as_tensor(index, dtype=torch.long).view(-1)
         n_counts = self.node_ptr[index + 1] - self.node_ptr[index]
         e_counts = self.edge_ptr[index + 1] - self.edge_ptr[index]
-        node_ids = _ranges(self.node_ptr[index], n_counts)
-        edge_ids = _ranges(self.edge_ptr[index], e_counts)
+        node_ids = concat_ranges(self.node_ptr[index], n_counts)
+        edge_ids = concat_ranges(self.edge_ptr[index], e_counts)
         new_start = torch.cumsum(n_counts, 0) - n_counts  # first new id of each chosen graph
         shift = torch.repeat_interleave(new_start - self.node_ptr[index], e_counts)
         edge_index = self.edge_index[:, edge_ids] + shift
@@ -84,15 +84,6 @@ class TUGraphs:
         return {"graphs": self.num_graphs, "nodes": self.num_nodes,
                 "edges": int(self.edge_index.size(1)) // 2, "features": self.num_features,
                 "classes": self.num_classes}
-
-
-def _ranges(starts: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-    """Concatenation of ``arange(s, s + c)`` for each (s, c), vectorised."""
-    total = int(counts.sum())
-    if total == 0:
-        return torch.zeros(0, dtype=torch.long)
-    offsets = torch.cumsum(counts, 0) - counts
-    return torch.arange(total) - torch.repeat_interleave(offsets - starts, counts)
 
 
 def _raw_dir(name: str, root) -> Path:

@@ -5,6 +5,8 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score, average_precision_score
 
+from vgraph.errors import TrainingDivergedError
+
 
 def _np(x):
     return x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, float)
@@ -15,6 +17,9 @@ def auc_ap(pos_scores, neg_scores) -> dict:
     pos, neg = _np(pos_scores), _np(neg_scores)
     if pos.size == 0 or neg.size == 0:
         raise ValueError("auc_ap needs at least one positive and one negative score")
+    if not (np.isfinite(pos).all() and np.isfinite(neg).all()):
+        raise TrainingDivergedError("the link scores are not finite (training diverged); unscaled "
+                                    "input features or a too large learning rate are the usual causes")
     y = np.concatenate([np.ones_like(pos), np.zeros_like(neg)])
     s = np.concatenate([pos, neg])
     return {"auc": float(roc_auc_score(y, s)), "ap": float(average_precision_score(y, s))}

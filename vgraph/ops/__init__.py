@@ -9,8 +9,8 @@ from vgraph.ops.graph import SparseGraph, SparseMatrix, check_edge_index, node_o
 from vgraph.ops.spmm import spmm, neighbor_reduce
 from vgraph.ops.sddmm import sddmm
 from vgraph.ops.segment import (segment, segment_csr, segment_sum_csr, segment_mean_csr,
-                                segment_max_csr, index_to_indptr)
+                                segment_max_csr, index_to_indptr, concat_ranges)
 
 __all__ = ["SparseGraph", "SparseMatrix", "check_edge_index", "node_ordering", "spmm",
            "neighbor_reduce", "sddmm", "segment", "segment_csr", "segment_sum_csr",
-           "segment_mean_csr", "segment_max_csr", "index_to_indptr"]
+           "segment_mean_csr", "segment_max_csr", "index_to_indptr", "concat_ranges"]

@@ -106,6 +106,16 @@ def segment_max_csr(src, indptr):
     return segment_csr(src, indptr, "max")
 
 
+def concat_ranges(starts: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Concatenation of ``arange(s, s + c)`` for each ``(s, c)``, vectorised: the flat
+    positions of chosen CSR segments (a batch of graphs' nodes, a molecule's atoms)."""
+    total = int(counts.sum())
+    if total == 0:
+        return torch.zeros(0, dtype=torch.long)
+    offsets = torch.cumsum(counts, 0) - counts
+    return torch.arange(total) - torch.repeat_interleave(offsets - starts, counts)
+
+
 def index_to_indptr(index: torch.Tensor, num_segments: int | None = None) -> torch.Tensor:
     """Offsets of a *sorted* segment index (e.g. PyG's ``batch`` vector)."""
     if index.numel() and bool((index[1:] < index[:-1]).any()):
