@@ -56,6 +56,17 @@ def parse_args(argv=None):
     p.add_argument("--free-bits", type=float, default=0.0)
     p.add_argument("--edge-weight", type=float, default=2.0, help="CatFlow bond CE weight")
     p.add_argument("--flow-steps", type=int, default=50, help="CatFlow Euler steps when sampling")
+    p.add_argument("--no-self-cond", action="store_true",
+                   help="CatFlow without self-conditioning on its previous prediction")
+    p.add_argument("--ema", type=float, default=None,
+                   help="decay of the weight moving average that is validated and saved "
+                        "(default: 0.999 for catflow, none for molvae; 0 turns it off)")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None,
+                   help="cosine: linear warm-up then cosine decay to 5%% of --lr over the run "
+                        "(default: cosine for catflow, constant for molvae)")
+    p.add_argument("--bf16", action="store_true",
+                   help="train under bfloat16 autocast (about 1.5x faster on CPUs with AVX512-BF16)")
+    p.add_argument("--warmup-steps", type=int, default=500, help="warm-up of the cosine schedule")
     p.add_argument("--num-samples", type=int, default=1000, help="samples to score after training (0: none)")
     p.add_argument("--no-fcd", action="store_true", help="skip FCD (needs fcd-torch)")
     p.add_argument("--half", action="store_true", help="store model.pt weights as float16")
@@ -94,7 +105,8 @@ def main(argv=None):
                                 latent=args.latent, num_layers=args.layers)
     else:
         model = build_generator("catflow", train.vocab, train.max_atoms, atom_counts=atom_count_histogram(train),
-                                hidden=args.hidden, num_layers=args.layers, edge_weight=args.edge_weight)
+                                hidden=args.hidden, num_layers=args.layers, edge_weight=args.edge_weight,
+                                self_cond=not args.no_self_cond)
     device = torch.device(args.device)
     model.to(device)
     diag_path = out / "diagnostics.jsonl"
@@ -111,18 +123,33 @@ def main(argv=None):
             line += f" kl_per_dim(min/median/max)={min(kd):.3f}/{sorted(kd)[len(kd) // 2]:.3f}/{max(kd):.3f}"
         print(line, flush=True)
 
-    task = MolGenTask(train, batch_size=args.batch_size, seed=args.seed, device=device, log_fn=log_epoch)
+    task = MolGenTask(train, batch_size=args.batch_size, seed=args.seed, device=device, log_fn=log_epoch,
+                       bf16=args.bf16)
     steps = int(math.ceil(args.epochs * task.steps_per_epoch))
     if args.max_steps:
         steps = min(steps, args.max_steps)
     eval_every = min(task.steps_per_epoch, steps)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    if args.ema is None:
+        args.ema = 0.999 if args.model == "catflow" else 0.0
+    if args.lr_schedule is None:
+        args.lr_schedule = "cosine" if args.model == "catflow" else "constant"
+    scheduler = None
+    if args.lr_schedule == "cosine":
+        warm = max(1, min(args.warmup_steps, steps // 10))
+
+        def factor(step):  # LambdaLR calls it with the number of steps taken so far
+            if step < warm:
+                return (step + 1) / warm
+            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, steps - warm))))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     config = {k: v for k, v in vars(args).items() if k not in ("out", "device", "threads", "no_progress", "resume")}
     print(f"[train] {args.model}: {sum(p.numel() for p in model.parameters())} parameters, {steps} steps "
           f"of {args.batch_size} ({task.steps_per_epoch} per epoch)", flush=True)
     trainer = Trainer(model, task, optimizer, epochs=steps, monitor="val_loss", mode="min",
                       eval_every=eval_every, out_dir=out, config=config, checkpoint_every=eval_every,
-                      resume=args.resume, progress=not args.no_progress, desc=f"{args.model} steps")
+                      resume=args.resume, progress=not args.no_progress, desc=f"{args.model} steps",
+                      scheduler=scheduler, ema_decay=args.ema or None)
     t1 = time.perf_counter()
     result = trainer.fit()
     train_s = time.perf_counter() - t1

@@ -124,3 +124,60 @@ def test_pretrained_checkpoint_is_small_and_samples_valid_molecules():
     assert info["kind"] == "molvae" and info["dataset"] == "qm9"
     smiles = model.sample(100, generator=torch.Generator().manual_seed(0))
     assert all(Chem.MolFromSmiles(s) is not None for s in smiles)
+
+
+def test_catflow_self_condition_features_by_hand(data):
+    """Valence, closed-walk and Laplacian features of a known prediction, computed by hand."""
+    vocab = data.vocab
+    model = build_generator("catflow", vocab, 5, hidden=16, num_layers=1)
+    V, c, o, n = len(vocab), vocab.index["C"], vocab.index["O"], vocab.index["N"]
+    px = torch.zeros(2, 5, V)
+    pe = torch.zeros(2, 5, 5, 4)
+    pe[..., 0] = 1.0
+    # graph 0: a triangle of carbons (single bonds); graph 1: C=C and O-N, two fragments
+    for i, tok in enumerate([c, c, c]):
+        px[0, i, tok] = 1
+    for i, tok in enumerate([c, c, o, n]):
+        px[1, i, tok] = 1
+
+    def bond(b, i, j, k):
+        pe[b, i, j] = pe[b, j, i] = torch.nn.functional.one_hot(torch.tensor(k), 4).float()
+    bond(0, 0, 1, 1), bond(0, 1, 2, 1), bond(0, 0, 2, 1), bond(1, 0, 1, 2), bond(1, 2, 3, 1)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 0]], dtype=torch.bool)
+    node, edge = model.condition_features(px, pe, mask)
+    f = node[..., V:]  # bond sum, valence, free valence, walks 2..6, 3 eigenvalues, Fiedler
+    maxval = vocab.max_valence
+    assert torch.allclose(f[0, :3, 0], torch.full((3,), 2 / 4))
+    assert torch.allclose(f[1, :4, 0], torch.tensor([2, 2, 1, 1]) / 4)
+    assert torch.allclose(f[1, :4, 1], torch.tensor([maxval[c], maxval[c], maxval[o], maxval[n]]) / 4.0)
+    assert torch.allclose(f[1, :4, 2], (torch.tensor([maxval[c], maxval[c], maxval[o], maxval[n]])
+                                        - torch.tensor([2, 2, 1, 1])) / 4.0)
+    # closed walks in a triangle: length 2 -> 2, 3 -> 2, 4 -> 6 (divided by the padded size 5)
+    assert torch.allclose(f[0, :3, 3:6], torch.tensor([2.0, 2.0, 6.0]).expand(3, 3) / 5)
+    assert torch.allclose(f[1, :4, 4], torch.zeros(4))  # no triangle in two bonds
+    # Laplacian spectrum: triangle 0, 3, 3; two fragments 0, 0, 2 (bond presence, not order)
+    assert torch.allclose(f[0, 0, 8:11], torch.tensor([0.0, 3.0, 3.0]) / 4, atol=1e-5)
+    assert torch.allclose(f[1, 0, 8:11], torch.tensor([0.0, 0.0, 2.0]) / 4, atol=1e-5)
+    assert node[0, 3:].abs().sum() == 0 and node[1, 4:].abs().sum() == 0  # padding stays zero
+    assert edge[0, 3:].abs().sum() == 0 and torch.equal(edge[0, :3, :3], pe[0, :3, :3] * (1 - torch.eye(3)).unsqueeze(-1))
+
+
+def test_catflow_checkpoint_from_before_self_conditioning_loads(data, tmp_path):
+    import json
+    from vgraph.train.checkpoint import config_fingerprint, load_checkpoint, save_checkpoint
+    torch.manual_seed(0)
+    model = build_generator("catflow", data.vocab, data.max_atoms, atom_counts=atom_count_histogram(data),
+                            hidden=16, num_layers=1, self_cond=False)
+    save_generator(tmp_path / "old.pt", model, "catflow", "test")
+    state = load_checkpoint(tmp_path / "old.pt")
+    config = json.loads(state["config"])
+    del config["self_cond"]  # as written before the option existed
+    state["config"] = json.dumps(config)
+    save_checkpoint(tmp_path / "old.pt", state, config_fingerprint({"kind": "catflow"}))
+    loaded, _ = load_generator(tmp_path / "old.pt")
+    assert loaded.self_cond is False
+    assert len(loaded.sample(4, steps=2)) == 4
+    # a self-conditioned model samples too (it feeds each step its previous prediction)
+    sc = build_generator("catflow", data.vocab, data.max_atoms, atom_counts=atom_count_histogram(data),
+                         hidden=16, num_layers=1)
+    assert sc.self_cond and len(sc.sample(4, steps=3)) == 4

@@ -57,7 +57,10 @@ def load_generator(path=None, device="cpu"):
         raise CheckpointError(f"{path} is a vgraph checkpoint but not a molecule generator")
     vocab = Vocabulary.from_dict(json.loads(state["vocab"]))
     kl = KLConfig(**json.loads(state["kl"])) if state.get("kl") else None
-    model = build_generator(state["kind"], vocab, state["max_atoms"], kl=kl, **json.loads(state["config"]))
+    config = json.loads(state["config"])
+    if state["kind"] == "catflow":
+        config.setdefault("self_cond", False)  # CatFlow checkpoints written before self-conditioning
+    model = build_generator(state["kind"], vocab, state["max_atoms"], kl=kl, **config)
     weights = {k: (v.float() if v.is_floating_point() else v) for k, v in state["model"].items()}
     try:
         model.load_state_dict(weights)

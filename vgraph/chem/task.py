@@ -22,11 +22,14 @@ class MolGenTask:
             the per-epoch evaluation (default: 2,000 training molecules picked by ``seed``).
         batch_size: molecules per step. log_fn: called with the per-epoch record (including
             ``kl_per_dim``) — the script prints it and appends it to ``diagnostics.jsonl``.
+        bf16: compute the training losses under bfloat16 autocast (weights, optimiser and the
+            per-epoch evaluation stay float32).
     """
 
     def __init__(self, train, batch_size: int = 128, seed: int = 0, eval_set=None, eval_size: int = 2000,
-                 device="cpu", log_fn=None):
+                 device="cpu", log_fn=None, bf16: bool = False):
         self.train, self.batch_size, self.seed, self.device = train, batch_size, seed, torch.device(device)
+        self.bf16 = bool(bf16)
         self.steps_per_epoch = max(1, int(np.ceil(len(train) / batch_size)))
         self.log_fn = log_fn
         rng = np.random.default_rng(seed + 1)
@@ -57,7 +60,9 @@ class MolGenTask:
 
     def training_loss(self, model, step: int) -> torch.Tensor:
         self.last_step = step
-        return model.loss(self._batch(step), epoch=self.epoch_of(step))["loss"]
+        batch = self._batch(step)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return model.loss(batch, epoch=self.epoch_of(step))["loss"].float()
 
     @torch.no_grad()
     def evaluate(self, model) -> dict:

@@ -14,6 +14,16 @@ edge states, edge updates from both endpoints, node updates by summing incoming 
 messages with :func:`vgraph.ops.segment_sum_csr`, a global mean-pooled context per graph).
 The number of atoms is drawn from the training distribution, as in DiGress.
 
+Self-conditioning (``self_cond=True``, Chen et al. 2022's trick applied to the endpoint
+posterior): the denoiser also reads its own previous endpoint prediction — during training,
+for half of the batches, a gradient-free first pass at the same ``x_t``; when sampling, the
+prediction of the previous Euler step (free). From that prediction it gets the features a
+chemist would check, which a noisy continuous state cannot show: each atom's expected bond
+order sum against the expected valence of its predicted element, closed-walk counts
+:math:`(P^k)_{ii}, k = 2..6` of the predicted bond-probability matrix :math:`P` (rings), and
+the lowest Laplacian eigenvalues of :math:`P` with the Fiedler vector (connectivity: a
+second eigenvalue near 0 means the predicted molecule falls apart into fragments).
+
 ``sample(..., decode="argmax")`` is the plain sampler (validity is what the model learnt);
 ``decode="valence"`` reads the final categorical posterior greedily under valence limits
 (most confident bonds first, skipped if either atom is full) and is reported separately.
@@ -32,6 +42,7 @@ from torch import nn
 from vgraph.ops import segment_sum_csr
 
 NUM_BOND_CLASSES = 4
+SELF_COND_NODE_FEATURES = 3 + 5 + 3 + 1  # valence (3), closed walks 2..6 (5), eigenvalues (3), Fiedler (1)
 
 
 def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -79,16 +90,19 @@ class CatFlow(nn.Module):
         vocab: a :class:`vgraph.chem.Vocabulary`. max_atoms: largest molecule.
         atom_counts: histogram of atoms per training molecule (index = count) to draw sizes.
         hidden / num_layers: denoiser width and depth. edge_weight: weight of the bond CE.
+        self_cond: condition on the previous endpoint prediction and its valence, ring and
+            connectivity features (module docstring).
     """
 
     def __init__(self, vocab, max_atoms: int, atom_counts=None, hidden: int = 128, num_layers: int = 4,
-                 edge_weight: float = 2.0):
+                 edge_weight: float = 2.0, self_cond: bool = True):
         super().__init__()
         self.vocab = vocab
         self.num_tokens, self.max_atoms, self.hidden = len(vocab), int(max_atoms), hidden
         self.edge_weight = edge_weight
+        self.self_cond = bool(self_cond)
         self.config = {"hidden": hidden, "num_layers": num_layers, "max_atoms": int(max_atoms),
-                       "edge_weight": edge_weight}
+                       "edge_weight": edge_weight, "self_cond": self.self_cond}
         counts = torch.zeros(self.max_atoms + 1)
         if atom_counts is not None:
             atom_counts = torch.as_tensor(atom_counts, dtype=torch.float32)[: self.max_atoms + 1]
@@ -97,15 +111,54 @@ class CatFlow(nn.Module):
             counts[-1] = 1
         self.register_buffer("atom_counts", counts)
         self.register_buffer("max_valence", torch.tensor(vocab.max_valence, dtype=torch.long))
-        self.node_in = nn.Linear(self.num_tokens + 1 + hidden, hidden)
-        self.edge_in = nn.Linear(NUM_BOND_CLASSES + hidden, hidden)
+        cond_node = self.num_tokens + SELF_COND_NODE_FEATURES if self.self_cond else 0
+        cond_edge = NUM_BOND_CLASSES if self.self_cond else 0
+        self.node_in = nn.Linear(self.num_tokens + 1 + hidden + cond_node, hidden)
+        self.edge_in = nn.Linear(NUM_BOND_CLASSES + hidden + cond_edge, hidden)
         self.layers = nn.ModuleList(GraphNetLayer(hidden) for _ in range(num_layers))
         self.node_out = nn.Linear(hidden, self.num_tokens)
         self.edge_out = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, NUM_BOND_CLASSES))
 
     # ----------------------------------------------------------------- denoiser
-    def forward(self, x_t, e_t, t, node_mask):
-        """Endpoint logits ``(node [B, N, V], edge [B, N, N, 4])`` given the noisy state."""
+    def condition_features(self, px, pe, node_mask):
+        """Self-conditioning inputs from a previous endpoint prediction (probabilities).
+
+        ``px [B, N, V]``, ``pe [B, N, N, 4]`` -> ``(node [B, N, V + 11], edge [B, N, N, 4])``:
+        the probabilities themselves plus, per atom, expected bond-order sum, expected valence
+        of the predicted element and their difference (all / 4), closed walks of length 2..6
+        in the bond-probability matrix, the three lowest non-padding Laplacian eigenvalues and
+        the Fiedler vector entry.
+        """
+        bsz, n, _ = px.shape
+        maskf = node_mask.to(px.dtype)
+        pair = maskf.unsqueeze(1) * maskf.unsqueeze(2) * (1 - torch.eye(n, dtype=px.dtype, device=px.device))
+        orders = torch.arange(NUM_BOND_CLASSES, dtype=pe.dtype, device=pe.device)
+        bond_sum = ((pe * orders).sum(-1) * pair).sum(-1)
+        valence = (px * self.max_valence.to(px.dtype)).sum(-1)
+        prob = (1 - pe[..., 0]) * pair  # probability that i-j is bonded at all
+        walks, power = [], prob
+        for _ in range(2, 7):
+            power = power @ prob
+            walks.append(torch.diagonal(power, dim1=1, dim2=2) / n)
+        lap = torch.diag_embed(prob.sum(-1)) - prob
+        # padding atoms get an isolated large diagonal so their eigenvalues sort last
+        lap = lap + torch.diag_embed((1 - maskf) * 2.0 * n)
+        evals, evecs = torch.linalg.eigh(lap.double())
+        evals, evecs = evals.to(px.dtype), evecs.to(px.dtype)
+        low = evals[:, :3] if n >= 3 else F.pad(evals, (0, 3 - n), value=0.0)
+        fiedler = evecs[:, :, 1] if n >= 2 else torch.zeros_like(maskf)
+        fiedler = fiedler * torch.sign(fiedler.sum(1, keepdim=True) + 1e-9)  # fix the sign
+        node = torch.cat([px, (bond_sum / 4).unsqueeze(-1), (valence / 4).unsqueeze(-1),
+                          ((valence - bond_sum) / 4).unsqueeze(-1), torch.stack(walks, -1),
+                          (low / 4).unsqueeze(1).expand(-1, n, -1), fiedler.unsqueeze(-1)], -1)
+        return node * maskf.unsqueeze(-1), pe * pair.unsqueeze(-1)
+
+    def forward(self, x_t, e_t, t, node_mask, cond=None):
+        """Endpoint logits ``(node [B, N, V], edge [B, N, N, 4])`` given the noisy state.
+
+        ``cond``: ``(px, pe)``, the previous endpoint prediction (``None``: zeros), used
+        when the model was built with ``self_cond``.
+        """
         bsz, n, _ = x_t.shape
         temb = time_embedding(t, self.hidden)
         pair_mask = node_mask.unsqueeze(1) & node_mask.unsqueeze(2) & \
@@ -113,8 +166,18 @@ class CatFlow(nn.Module):
         # valence cue: each atom's bond-order sum read off the current edge state
         orders = torch.arange(NUM_BOND_CLASSES, dtype=e_t.dtype, device=e_t.device)
         degree = ((e_t * orders).sum(-1) * pair_mask).sum(-1, keepdim=True) / 4.0
-        h = self.node_in(torch.cat([x_t, degree, temb.unsqueeze(1).expand(-1, n, -1)], -1)) * node_mask.unsqueeze(-1)
-        e = self.edge_in(torch.cat([e_t, temb.view(bsz, 1, 1, -1).expand(-1, n, n, -1)], -1))
+        node_parts = [x_t, degree, temb.unsqueeze(1).expand(-1, n, -1)]
+        edge_parts = [e_t, temb.view(bsz, 1, 1, -1).expand(-1, n, n, -1)]
+        if self.self_cond:
+            if cond is None:
+                node_parts.append(x_t.new_zeros(bsz, n, self.num_tokens + SELF_COND_NODE_FEATURES))
+                edge_parts.append(e_t.new_zeros(bsz, n, n, NUM_BOND_CLASSES))
+            else:
+                cn, ce = self.condition_features(cond[0], cond[1], node_mask)
+                node_parts.append(cn)
+                edge_parts.append(ce)
+        h = self.node_in(torch.cat(node_parts, -1)) * node_mask.unsqueeze(-1)
+        e = self.edge_in(torch.cat(edge_parts, -1))
         for layer in self.layers:
             h, e = layer(h, e, node_mask, pair_mask.float())
         e = (e + e.transpose(1, 2)) / 2  # undirected
@@ -139,7 +202,12 @@ class CatFlow(nn.Module):
         x_t = tt * x1 + (1 - tt) * torch.randn_like(x1)
         e_t = tt.unsqueeze(-1) * e1 + (1 - tt.unsqueeze(-1)) * self._noise_like_edges(bsz, n, atoms.device)
         x_t = x_t * node_mask.unsqueeze(-1)
-        node_logits, edge_logits = self(x_t, e_t, t, node_mask)
+        cond = None
+        if self.self_cond and torch.rand(()) < 0.5:
+            with torch.no_grad():
+                first_x, first_e = self(x_t, e_t, t, node_mask)
+                cond = (first_x.softmax(-1), first_e.softmax(-1))
+        node_logits, edge_logits = self(x_t, e_t, t, node_mask, cond)
         node_ce = F.cross_entropy(node_logits[node_mask], atoms[node_mask], reduction="sum") / bsz
         pair = node_mask.unsqueeze(1) & node_mask.unsqueeze(2)
         pair = pair & torch.triu(torch.ones(n, n, dtype=torch.bool, device=atoms.device), 1).unsqueeze(0)
@@ -158,14 +226,16 @@ class CatFlow(nn.Module):
         node_mask = torch.arange(n, device=dev).unsqueeze(0) < sizes.unsqueeze(1)
         x = torch.randn(num_samples, n, self.num_tokens, generator=generator).to(dev) * node_mask.unsqueeze(-1)
         e = self._noise_like_edges(num_samples, n, "cpu", generator).to(dev)
+        cond = None
         for k in range(steps):
             t = torch.full((num_samples,), k / steps, device=dev)
-            node_logits, edge_logits = self(x, e, t, node_mask)
+            node_logits, edge_logits = self(x, e, t, node_mask, cond)
             px, pe = node_logits.softmax(-1), edge_logits.softmax(-1)
             dt = 1.0 / steps
             x = x + dt * (px - x) / (1 - k / steps)
             e = e + dt * (pe - e) / (1 - k / steps)
             x = x * node_mask.unsqueeze(-1)
+            cond = (px, pe)
         atoms = px.argmax(-1).masked_fill(~node_mask, -1)
         if decode == "argmax":
             adj = pe.argmax(-1)

@@ -91,6 +91,10 @@ class Trainer:
         scheduler: stepped once per epoch. ddp_kwargs: extra arguments for
             ``DistributedDataParallel`` (e.g. ``find_unused_parameters=True``).
         handle_signals: catch SIGINT/SIGTERM to checkpoint before exiting (main thread only).
+        ema_decay: keep an exponential moving average of the weights
+            (:class:`torch.optim.swa_utils.AveragedModel`, updated after every optimiser
+            step, checkpointed with the run); validation, model selection and the weights
+            left in ``model`` at the end are then the averaged ones.
     """
 
     def __init__(self, model, task, optimizer, *, epochs: int, monitor: str = "val_auc",
@@ -98,7 +102,7 @@ class Trainer:
                  out_dir=None, config: dict | None = None, resume: bool = False,
                  checkpoint_every: int = 1, progress: bool = True, desc: str = "train",
                  scheduler=None, stop_after: int | None = None, ddp_kwargs: dict | None = None,
-                 handle_signals: bool = True):
+                 handle_signals: bool = True, ema_decay: float | None = None):
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
         self.model, self.task, self.optimizer, self.scheduler = model, task, optimizer, scheduler
@@ -124,6 +128,17 @@ class Trainer:
         self.partial_loss = (0.0, 0)  # (sum, count) of those batches' losses
         self.epoch_times: list[float] = []
         self._stop_signal = None
+        self.ema = None
+        if ema_decay is not None:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+            if not 0.0 < ema_decay < 1.0:
+                raise ValueError(f"ema_decay must be in (0, 1), got {ema_decay}")
+            self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
+
+    @property
+    def eval_model(self):
+        """The weights that are validated and kept: the moving average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
 
     @property
     def writes(self) -> bool:
@@ -150,7 +165,8 @@ class Trainer:
                 "history": json.dumps(self.history),
                 "best": {"score": self.best_score, "epoch": self.best_epoch,
                          "metrics": json.dumps(self.best_metrics), "bad_epochs": self.bad_epochs},
-                "best_state": self.best_state, "epoch_times": self.epoch_times}
+                "best_state": self.best_state, "epoch_times": self.epoch_times,
+                "ema": self.ema.state_dict() if self.ema is not None else None}
 
     def save(self, epoch: int, name: str = "last.pt", step: int = 0, partial=(0.0, 0)):
         """Checkpoint everything needed to resume after ``epoch`` (or mid-epoch at ``step``).
@@ -187,6 +203,10 @@ class Trainer:
         state = self._load_for_resume(path)
         try:
             self.model.load_state_dict(state["model"])
+            if self.ema is not None:
+                if state.get("ema") is None:
+                    raise CheckpointError(f"{path} has no weight average (was it written without EMA?)")
+                self.ema.load_state_dict(state["ema"])
             _check_optimizer_state(self.optimizer, state["optimizer"])
             self.optimizer.load_state_dict(state["optimizer"])
             if self.scheduler and state["scheduler"] is not None:
@@ -251,6 +271,8 @@ class Trainer:
                 f"the input features for extreme values.")
         loss.backward()
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         return value, stop
 
     def _run_epoch(self, epoch: int):
@@ -310,12 +332,12 @@ class Trainer:
                 self.epoch_times.append(time.perf_counter() - t0)
                 record = {"epoch": epoch, "loss": loss}
                 if (epoch + 1) % self.eval_every == 0 or epoch + 1 == self.epochs:
-                    metrics = D.all_reduce_mean(self.task.evaluate(self.model))
+                    metrics = D.all_reduce_mean(self.task.evaluate(self.eval_model))
                     record.update(metrics)
                     score = metrics[self.monitor]
                     if self._better(score):
                         self.best_score, self.best_epoch, self.best_metrics = score, epoch, metrics
-                        self.best_state = copy.deepcopy(self.model.state_dict())
+                        self.best_state = copy.deepcopy(self.eval_model.state_dict())
                         self.bad_epochs = 0
                         if self.writes:
                             save_checkpoint(self.out_dir / "best.pt",
