@@ -52,6 +52,7 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (sampling is many small ops: 1 is fastest on a busy CPU)")
+    p.add_argument("--no-progress", action="store_true", help="hide the sampling progress bar")
     return p.parse_args(argv)
 
 
@@ -88,10 +89,12 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     t1 = time.perf_counter()
     if info["kind"] == "molvae":
-        samples = model.sample(args.num_samples, generator=gen, temperature=args.temperature)
+        samples = model.sample(args.num_samples, generator=gen, temperature=args.temperature,
+                               progress=not args.no_progress)
         sampler = {"temperature": args.temperature}
     else:
-        samples = model.sample(args.num_samples, steps=args.flow_steps, generator=gen, decode=args.decode)
+        samples = model.sample(args.num_samples, steps=args.flow_steps, generator=gen, decode=args.decode,
+                               progress=not args.no_progress)
         sampler = {"flow_steps": args.flow_steps, "decode": args.decode}
     sample_s = time.perf_counter() - t1
     (out / "samples.smi").write_text("\n".join(samples) + "\n")

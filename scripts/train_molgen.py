@@ -170,9 +170,10 @@ def main(argv=None):
         gen = torch.Generator().manual_seed(args.seed)
         t2 = time.perf_counter()
         if args.model == "molvae":
-            samples = model.sample(args.num_samples, generator=gen)
+            samples = model.sample(args.num_samples, generator=gen, progress=not args.no_progress)
         else:
-            samples = model.sample(args.num_samples, steps=args.flow_steps, generator=gen)
+            samples = model.sample(args.num_samples, steps=args.flow_steps, generator=gen,
+                                   progress=not args.no_progress)
         summary["sample_seconds"] = round(time.perf_counter() - t2, 1)
         (out / "samples.smi").write_text("\n".join(samples) + "\n")
         test = data.get("test")

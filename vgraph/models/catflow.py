@@ -283,13 +283,16 @@ class CatFlow(nn.Module):
 
     @torch.no_grad()
     def sample(self, num_samples: int, steps: int = 50, batch_size: int = 1000,
-               generator: torch.Generator | None = None, decode: str = "argmax") -> list[str]:
-        """``num_samples`` SMILES ("" where RDKit rejects the graph; fragments kept as ``a.b``)."""
+               generator: torch.Generator | None = None, decode: str = "argmax",
+               progress: bool = False) -> list[str]:
+        """``num_samples`` SMILES ("" where RDKit rejects the graph; fragments kept as ``a.b``;
+        ``progress``: a bar over batches)."""
+        from tqdm.auto import tqdm
         from vgraph.chem.featurize import canonical_smiles, graph_to_mol
         was = self.training
         self.eval()
         out = []
-        for start in range(0, num_samples, batch_size):
+        for start in tqdm(range(0, num_samples, batch_size), desc="sampling (batches)", disable=not progress):
             b = min(batch_size, num_samples - start)
             for toks, bonds in self.sample_graphs(b, steps, generator, decode):
                 mol = graph_to_mol(toks, bonds)
