@@ -72,6 +72,25 @@ def load_generator(path=None, device="cpu"):
     return model, info
 
 
+def sample_smiles(model, draw_graphs, num_samples: int, batch_size: int, progress: bool = False) -> list[str]:
+    """Canonical SMILES of ``num_samples`` graphs drawn in batches by ``draw_graphs(b)``
+    (a list of ``(tokens, bonds)``), with ``model`` in eval mode; ``""`` where RDKit rejects
+    a graph. ``progress``: a bar over batches."""
+    from tqdm.auto import tqdm
+    from vgraph.chem.featurize import canonical_smiles, graph_to_mol
+    was = model.training
+    model.eval()
+    out = []
+    try:
+        for start in tqdm(range(0, num_samples, batch_size), desc="sampling (batches)", disable=not progress):
+            for toks, bonds in draw_graphs(min(batch_size, num_samples - start)):
+                mol = graph_to_mol(toks, bonds)
+                out.append((canonical_smiles(mol) or "") if mol is not None else "")
+    finally:
+        model.train(was)
+    return out
+
+
 def atom_count_histogram(dataset) -> np.ndarray:
     """Counts of molecules per number of atoms (index = atoms)."""
     return np.bincount(dataset.num_atoms, minlength=dataset.max_atoms + 1)

@@ -45,6 +45,20 @@ NUM_BOND_CLASSES = 4
 SELF_COND_NODE_FEATURES = 3 + 5 + 3 + 1  # valence (3), closed walks 2..6 (5), eigenvalues (3), Fiedler (1)
 
 
+def _bond_order_sum(edges: torch.Tensor, pair) -> torch.Tensor:
+    """Per atom, the (expected) bond-order sum ``sum_j sum_k k * edges[i, j, k]`` over the
+    atom pairs selected by ``pair [B, N, N]``: ``edges [B, N, N, 4] -> [B, N]``."""
+    orders = torch.arange(NUM_BOND_CLASSES, dtype=edges.dtype, device=edges.device)
+    return ((edges * orders).sum(-1) * pair).sum(-1)
+
+
+def _pair_mask(node_mask: torch.Tensor) -> torch.Tensor:
+    """``[B, N, N]`` bool: both atoms real and distinct."""
+    n = node_mask.size(1)
+    return node_mask.unsqueeze(1) & node_mask.unsqueeze(2) & \
+        ~torch.eye(n, dtype=torch.bool, device=node_mask.device).unsqueeze(0)
+
+
 def time_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal features of ``t`` in [0, 1]: ``[B] -> [B, dim]``."""
     half = dim // 2
@@ -120,20 +134,20 @@ class CatFlow(nn.Module):
         self.edge_out = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, NUM_BOND_CLASSES))
 
     # ----------------------------------------------------------------- denoiser
-    def condition_features(self, px, pe, node_mask):
+    def condition_features(self, px, pe, node_mask, pair_mask=None):
         """Self-conditioning inputs from a previous endpoint prediction (probabilities).
 
         ``px [B, N, V]``, ``pe [B, N, N, 4]`` -> ``(node [B, N, V + 11], edge [B, N, N, 4])``:
         the probabilities themselves plus, per atom, expected bond-order sum, expected valence
         of the predicted element and their difference (all / 4), closed walks of length 2..6
         in the bond-probability matrix, the three lowest non-padding Laplacian eigenvalues and
-        the Fiedler vector entry.
+        the Fiedler vector entry. ``pair_mask``: :func:`_pair_mask` of ``node_mask`` if the
+        caller has it.
         """
         bsz, n, _ = px.shape
         maskf = node_mask.to(px.dtype)
-        pair = maskf.unsqueeze(1) * maskf.unsqueeze(2) * (1 - torch.eye(n, dtype=px.dtype, device=px.device))
-        orders = torch.arange(NUM_BOND_CLASSES, dtype=pe.dtype, device=pe.device)
-        bond_sum = ((pe * orders).sum(-1) * pair).sum(-1)
+        pair = (_pair_mask(node_mask) if pair_mask is None else pair_mask).to(px.dtype)
+        bond_sum = _bond_order_sum(pe, pair)
         valence = (px * self.max_valence.to(px.dtype)).sum(-1)
         prob = (1 - pe[..., 0]) * pair  # probability that i-j is bonded at all
         walks, power = [], prob
@@ -161,11 +175,9 @@ class CatFlow(nn.Module):
         """
         bsz, n, _ = x_t.shape
         temb = time_embedding(t, self.hidden)
-        pair_mask = node_mask.unsqueeze(1) & node_mask.unsqueeze(2) & \
-            ~torch.eye(n, dtype=torch.bool, device=x_t.device).unsqueeze(0)
+        pair_mask = _pair_mask(node_mask)
         # valence cue: each atom's bond-order sum read off the current edge state
-        orders = torch.arange(NUM_BOND_CLASSES, dtype=e_t.dtype, device=e_t.device)
-        degree = ((e_t * orders).sum(-1) * pair_mask).sum(-1, keepdim=True) / 4.0
+        degree = _bond_order_sum(e_t, pair_mask).unsqueeze(-1) / 4.0
         node_parts = [x_t, degree, temb.unsqueeze(1).expand(-1, n, -1)]
         edge_parts = [e_t, temb.view(bsz, 1, 1, -1).expand(-1, n, n, -1)]
         if self.self_cond:
@@ -173,7 +185,7 @@ class CatFlow(nn.Module):
                 node_parts.append(x_t.new_zeros(bsz, n, self.num_tokens + SELF_COND_NODE_FEATURES))
                 edge_parts.append(e_t.new_zeros(bsz, n, n, NUM_BOND_CLASSES))
             else:
-                cn, ce = self.condition_features(cond[0], cond[1], node_mask)
+                cn, ce = self.condition_features(cond[0], cond[1], node_mask, pair_mask)
                 node_parts.append(cn)
                 edge_parts.append(ce)
         h = self.node_in(torch.cat(node_parts, -1)) * node_mask.unsqueeze(-1)
@@ -287,15 +299,6 @@ class CatFlow(nn.Module):
                progress: bool = False) -> list[str]:
         """``num_samples`` SMILES ("" where RDKit rejects the graph; fragments kept as ``a.b``;
         ``progress``: a bar over batches)."""
-        from tqdm.auto import tqdm
-        from vgraph.chem.featurize import canonical_smiles, graph_to_mol
-        was = self.training
-        self.eval()
-        out = []
-        for start in tqdm(range(0, num_samples, batch_size), desc="sampling (batches)", disable=not progress):
-            b = min(batch_size, num_samples - start)
-            for toks, bonds in self.sample_graphs(b, steps, generator, decode):
-                mol = graph_to_mol(toks, bonds)
-                out.append((canonical_smiles(mol) or "") if mol is not None else "")
-        self.train(was)
-        return out
+        from vgraph.chem.generators import sample_smiles
+        return sample_smiles(self, lambda b: self.sample_graphs(b, steps, generator, decode),
+                             num_samples, batch_size, progress)

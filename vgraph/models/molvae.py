@@ -289,20 +289,13 @@ class MolVAE(nn.Module):
     def sample(self, num_samples: int, batch_size: int = 1000, generator: torch.Generator | None = None,
                temperature: float = 1.0, progress: bool = False) -> list[str]:
         """``num_samples`` SMILES decoded from ``z ~ N(0, I)`` (``progress``: a bar over batches)."""
-        from tqdm.auto import tqdm
-        from vgraph.chem.featurize import canonical_smiles, graph_to_mol
-        was = self.training
-        self.eval()
+        from vgraph.chem.generators import sample_smiles
         dev = self.max_valence.device
-        out = []
-        for start in tqdm(range(0, num_samples, batch_size), desc="sampling (batches)", disable=not progress):
-            b = min(batch_size, num_samples - start)
+
+        def draw(b):
             z = torch.randn(b, self.latent, generator=generator, device="cpu").to(dev)
-            for toks, bonds in self.decode(z, generator=generator, temperature=temperature):
-                mol = graph_to_mol(toks, bonds)
-                out.append(canonical_smiles(mol) if mol is not None else "")
-        self.train(was)
-        return out
+            return self.decode(z, generator=generator, temperature=temperature)
+        return sample_smiles(self, draw, num_samples, batch_size, progress)
 
     @torch.no_grad()
     def encode(self, smiles) -> torch.Tensor:
