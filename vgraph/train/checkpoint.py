@@ -22,10 +22,26 @@ CHECKSUM_MARKER = b"VGRAPH-SHA256"
 _TRAILER_LEN = len(CHECKSUM_MARKER) + 32
 
 
+# Keys a resumed run may change: raising ``epochs`` extends a finished run.
+EXTENDABLE_KEYS = frozenset({"epochs"})
+
+
+def _defining(config: dict | None) -> dict:
+    return {k: v for k, v in (config or {}).items() if k not in EXTENDABLE_KEYS}
+
+
 def config_fingerprint(config: dict | None) -> str:
-    """Stable hash of the parts of a config that define the model and data."""
-    blob = json.dumps(config or {}, sort_keys=True, default=str)
+    """Stable hash of the parts of a config that define the model and data (not ``epochs``)."""
+    blob = json.dumps(_defining(config), sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def config_diff(saved: dict, current: dict) -> list[str]:
+    """``key: saved -> current`` for every defining key that differs between two configs."""
+    saved = json.loads(json.dumps(_defining(saved), default=str))
+    current = json.loads(json.dumps(_defining(current), default=str))
+    return [f"{k}: {saved.get(k, '<unset>')!r} -> {current.get(k, '<unset>')!r}"
+            for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
 
 
 def atomic_write_bytes(path, data: bytes):
@@ -56,13 +72,15 @@ def atomic_write_bytes(path, data: bytes):
         pass
 
 
-def save_checkpoint(path, payload: dict, fingerprint: str):
-    """Atomically save ``payload`` tagged with the magic, format version and fingerprint."""
+def save_checkpoint(path, payload: dict, fingerprint: str, config: dict | None = None):
+    """Atomically save ``payload`` tagged with the magic, format version and fingerprint
+    (and the config itself, as JSON, so a refused resume can name the keys that differ)."""
     import io
     buf = io.BytesIO()
+    extra = {"config_json": json.dumps(config, sort_keys=True, default=str)} if config is not None else {}
     try:
-        torch.save({"magic": MAGIC, "version": FORMAT_VERSION, "fingerprint": fingerprint, **payload},
-                   buf)
+        torch.save({"magic": MAGIC, "version": FORMAT_VERSION, "fingerprint": fingerprint, **extra,
+                    **payload}, buf)
     except Exception as exc:  # serialised in memory first: the file on disk is untouched
         raise CheckpointError(f"cannot serialise the checkpoint for {path} "
                               f"({type(exc).__name__}: {str(exc)[:200]})") from None
@@ -70,7 +88,8 @@ def save_checkpoint(path, payload: dict, fingerprint: str):
     atomic_write_bytes(path, data + CHECKSUM_MARKER + hashlib.sha256(data).digest())
 
 
-def load_checkpoint(path, fingerprint: str | None = None, map_location="cpu") -> dict:
+def load_checkpoint(path, fingerprint: str | None = None, map_location="cpu",
+                    config: dict | None = None) -> dict:
     """Load a vgraph checkpoint; raise :class:`CheckpointError` if it is missing, corrupt,
     not vgraph's, or (when ``fingerprint`` is given) from a different model/config."""
     path = Path(path)
@@ -98,6 +117,15 @@ def load_checkpoint(path, fingerprint: str | None = None, map_location="cpu") ->
         raise CheckpointError(f"{path} has checkpoint format {str(state.get('version'))[:40]}, "
                               f"this vgraph reads {FORMAT_VERSION}")
     if fingerprint is not None and not _is(state.get("fingerprint"), str, fingerprint):
+        differ = []
+        if config is not None and isinstance(state.get("config_json"), str):
+            try:
+                differ = config_diff(json.loads(state["config_json"]), config)
+            except ValueError:
+                differ = []
+        if differ:
+            raise CheckpointError(f"{path} was written for a different model or configuration: "
+                                  f"{'; '.join(differ)} (only --epochs may change on --resume)")
         raise CheckpointError(f"{path} was written for a different model or configuration "
                               f"(fingerprint {str(state.get('fingerprint'))[:40]}, expected {fingerprint})")
     return state

@@ -109,6 +109,7 @@ class Trainer:
         self.epochs, self.monitor, self.mode = epochs, monitor, mode
         self.patience, self.eval_every = patience, max(1, eval_every)
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.config = dict(config) if config is not None else None
         self.fingerprint = config_fingerprint(config)
         self.resume, self.checkpoint_every = resume, max(1, checkpoint_every)
         self.progress, self.desc, self.stop_after = progress, desc, stop_after
@@ -176,14 +177,14 @@ class Trainer:
             return
         payload = self._payload(epoch, step, partial)
         if self.rank == 0:
-            save_checkpoint(self.out_dir / name, payload, self.fingerprint)
+            save_checkpoint(self.out_dir / name, payload, self.fingerprint, self.config)
 
     def _load_for_resume(self, path):
         """Rank 0 reads and checks the checkpoint; every rank gets it (no shared FS needed)."""
         state, error = None, None
         if self.rank == 0:
             try:
-                state = load_checkpoint(path, self.fingerprint)
+                state = load_checkpoint(path, self.fingerprint, config=self.config)
                 missing = [k for k in _RESUME_KEYS if k not in state]
                 if missing:
                     raise CheckpointError(f"{path} is a vgraph checkpoint but not a resumable one "
@@ -251,6 +252,11 @@ class Trainer:
     def _on_signal(self, signum, frame):
         self._stop_signal = signum
 
+    def _after_step(self, epoch: int):
+        hook = getattr(self.task, "after_step", None)
+        if hook is not None:
+            hook(self.model, epoch)
+
     def _step(self, fn, *args) -> tuple[float, bool]:
         """One optimiser step on ``fn(model, *args)``; returns (loss over ranks, stop flag)."""
         self.optimizer.zero_grad(set_to_none=True)
@@ -277,8 +283,12 @@ class Trainer:
 
     def _run_epoch(self, epoch: int):
         """Train one epoch; returns (mean loss, stopped mid-epoch at step k or None)."""
+        before = getattr(self.task, "before_epoch", None)
+        if before is not None:
+            before(self.model, epoch)
         if not hasattr(self.task, "training_batches"):
             value, stop = self._step(self.task.training_loss, epoch)
+            self._after_step(epoch)
             return value, None, stop
         start = self.start_step if epoch == self.start_epoch else 0
         total, count = self.partial_loss if start else (0.0, 0)
@@ -289,6 +299,7 @@ class Trainer:
         step = start
         for batch in batches:
             value, stop = self._step(self.task.batch_loss, batch, epoch)
+            self._after_step(epoch)
             total, count, step = total + value, count + 1, step + 1
             if stop:
                 return total / count, (step, (total, count)), True
@@ -306,7 +317,9 @@ class Trainer:
                 self._rewrite_log()
         if self.writes:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.out_dir / "log.jsonl", "a") if self.writes else None
+        # a fresh (not resumed) run starts its log afresh instead of appending to an old one
+        log_mode = "a" if self.start_epoch > 0 or self.start_step > 0 else "w"
+        log = open(self.out_dir / "log.jsonl", log_mode) if self.writes else None
         handlers = {}
         if self.handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -342,11 +355,14 @@ class Trainer:
                         if self.writes:
                             save_checkpoint(self.out_dir / "best.pt",
                                             {"epoch": epoch, "model": self.best_state,
-                                             "metrics": json.dumps(metrics)}, self.fingerprint)
+                                             "metrics": json.dumps(metrics)}, self.fingerprint,
+                                            self.config)
                     else:
                         self.bad_epochs += 1
                 self.history.append(record)
-                bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "epoch"})
+                # loss and validation only: test metrics are reported once, at the end
+                bar.set_postfix({k: f"{v:.4f}" for k, v in record.items()
+                                 if k != "epoch" and not k.startswith("test")})
                 last_epoch = epoch + 1 == self.epochs
                 patience_hit = self.patience is not None and self.bad_epochs >= self.patience
                 stop_now = stop or self._stop_signal is not None

@@ -1,0 +1,5 @@
+import sys
+
+from vgraph.cli import main
+
+sys.exit(main())
