@@ -10,6 +10,7 @@ runs one run per --folds entry (run r: the r-th fold, seed --seed + r).
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import torch
@@ -32,11 +33,11 @@ HEADLINE = {"ogbl-ddi": ("test_hits@10", "test_hits@20", "test_hits@30", "val_hi
 
 def parse_args(argv=None, prog=None):
     p = job_parser(prog, __doc__)
-    p.add_argument("--dataset", choices=["ogbl-ddi", "drugbank"], default="ogbl-ddi")
-    p.add_argument("--protocol", choices=["warm", "cold"], help="drugbank: warm (random 8/1/1, the "
-                   "default) or cold (DSN-DDI folds)")
-    p.add_argument("--folds", type=bounded(int, 0, 2), nargs="+", help="drugbank cold: folds (0 1 2)")
-    d = "ogbl-ddi %s, drugbank %s"
+    p.add_argument("--dataset", choices=["ogbl-ddi", "drugbank"], default="ogbl-ddi", help="benchmark")
+    per = dict(default=argparse.SUPPRESS)  # per-dataset defaults, filled in below
+    p.add_argument("--protocol", choices=["warm", "cold"], **per,
+                   help="drugbank: warm (random 8/1/1, the default) or cold (DSN-DDI folds)")
+    p.add_argument("--folds", type=bounded(int, 0, 2), nargs="+", **per, help="drugbank cold: folds (0 1 2)")
     for flag, kind, what in (("epochs", positive_int, "epochs"), ("lr", positive_float, "Adam learning rate"),
                              ("hidden", positive_int, "width of embeddings/encoder layers"),
                              ("layers", nonneg_int, "graph layers (drugbank may use 0)"),
@@ -44,25 +45,26 @@ def parse_args(argv=None, prog=None):
                              ("batch-size", positive_int, "positive edges/tuples per step"),
                              ("eval-every", positive_int, "evaluate every k epochs")):
         key = flag.replace("-", "_")
-        p.add_argument(f"--{flag}", type=kind, help=f"{what} ({d % (DEFAULTS['ogbl-ddi'][key], DEFAULTS['drugbank'][key])})")
-    p.add_argument("--latent", type=positive_int, help="drugbank: latent width (64)")
-    p.add_argument("--isolate", type=dropout_rate, help="drugbank: fraction of drugs whose graph "
-                   "edges are dropped per step (0.2)")
-    p.add_argument("--num-neg", type=positive_int, help="ogbl-ddi: negatives per positive (1)")
-    p.add_argument("--conv", choices=["gcn", "sage"], help="ogbl-ddi encoder (sage)")
-    p.add_argument("--decoder", choices=["dot", "mlp"], help="ogbl-ddi decoder (dot)")
-    p.add_argument("--variational", action="store_true", help="ogbl-ddi: VGAE latent")
-    p.add_argument("--weight-decay", type=nonneg_float, default=0.0)
+        p.add_argument(f"--{flag}", type=kind, **per, help=f"{what} (ogbl-ddi {DEFAULTS['ogbl-ddi'][key]}, "
+                                                         f"drugbank {DEFAULTS['drugbank'][key]})")
+    p.add_argument("--latent", type=positive_int, **per, help="drugbank: latent width (64)")
+    p.add_argument("--isolate", type=dropout_rate, **per,
+                   help="drugbank: fraction of drugs whose graph edges are dropped per step (0.2)")
+    p.add_argument("--num-neg", type=positive_int, **per, help="ogbl-ddi: negatives per positive (1)")
+    p.add_argument("--conv", choices=["gcn", "sage"], **per, help="ogbl-ddi encoder (sage)")
+    p.add_argument("--decoder", choices=["dot", "mlp"], **per, help="ogbl-ddi decoder (dot)")
+    p.add_argument("--variational", action="store_true", **per, help="ogbl-ddi: VGAE latent")
+    p.add_argument("--weight-decay", type=nonneg_float, default=0.0, help="Adam weight decay")
     p.add_argument("--patience", type=positive_int, default=None, help="early stopping (evaluations)")
     add_kl_args(p, beta=1e-3, norm="node")
     add_common_args(p, "runs/ddi", resume=True, plot=True)
     args = p.parse_args(argv)
     other = "drugbank" if args.dataset == "ogbl-ddi" else "ogbl-ddi"
     for key in ONLY[other]:
-        if getattr(args, key) not in (None, False):
+        if hasattr(args, key):
             p.error(f"--{key.replace('_', '-')} applies to --dataset {other} only")
-    for key, value in DEFAULTS[args.dataset].items():
-        if getattr(args, key) is None:
+    for key, value in {**DEFAULTS[args.dataset], "variational": False, "folds": None}.items():
+        if not hasattr(args, key):
             setattr(args, key, value)
     if args.device != "cpu":
         p.error(f"--device {args.device}: vgraph ddi trains on the CPU only")
