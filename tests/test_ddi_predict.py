@@ -221,7 +221,8 @@ def test_cold_protocol_runs_one_run_per_fold(tmp_path):
     summary = train_ddi.main(["--dataset", "drugbank", "--protocol", "cold", "--folds", "0", "--epochs", "1",
                               "--hidden", "8", "--latent", "4", "--batch-size", "64", "--root",
                               str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--no-progress"])
-    assert len(summary["metrics"]["s1_auroc"]["runs"]) == 1 and summary["per_run"][0]["extra"]["split"]["protocol"] == "cold0"
+    assert len(summary["metrics"]["s1_auroc"]["runs"]) == 1
+    assert summary["per_run"][0]["extra"]["split"]["protocol"] == "cold0"
     assert (tmp_path / "run" / "model.pt").is_file() and (tmp_path / "run" / "summary.json").is_file()
 
 

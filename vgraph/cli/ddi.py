@@ -15,9 +15,17 @@ from pathlib import Path
 
 import torch
 
+from vgraph.chem.descriptors import DrugFeaturizer, raw_drug_features
+from vgraph.data.drugbank import cold_split, warm_split
+from vgraph.data.registry import load
+from vgraph.models.ddi import ContextDDIModel, EmbeddingLinkPredictor
 from vgraph.runs import (add_common_args, add_kl_args, bounded, dropout_rate, job_entry, job_parser,
                          kl_from_args, nonneg_float, nonneg_int, positive_float, positive_int,
                          prepare_out, resolved_config, run_seeds)
+from vgraph.tasks.ddi_predict import save_drugbank_predictor, save_ogbl_predictor
+from vgraph.tasks.drugbank import DrugBankTask
+from vgraph.tasks.ogbl_ddi import OgblDDITask
+from vgraph.train import Trainer, seed_everything
 
 DEFAULTS = {"ogbl-ddi": dict(epochs=300, lr=0.01, hidden=128, layers=2, dropout=0.3, batch_size=2 ** 21,
                              eval_every=5, num_neg=1, conv="sage", decoder="dot"),
@@ -85,7 +93,6 @@ def parse_args(argv=None, prog=None):
 
 
 def _fit(args, model, task, run_dir, monitor, config, desc):
-    from vgraph.train import Trainer
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     res = Trainer(model, task, opt, epochs=args.epochs, monitor=monitor, patience=args.patience,
                   eval_every=args.eval_every, out_dir=run_dir, config=config, resume=args.resume,
@@ -94,11 +101,8 @@ def _fit(args, model, task, run_dir, monitor, config, desc):
             "history": res["history"], "epoch_times": res["epoch_times"]}
 
 
-def ogbl(args, config, best):
-    from vgraph.data.registry import load
-    from vgraph.models.ddi import EmbeddingLinkPredictor
-    from vgraph.tasks.ogbl_ddi import OgblDDITask
-    from vgraph.train import seed_everything
+def ogbl(args, config):
+    best = {}
     data = load("ogbl-ddi", args.root)
     print(f"ogbl-ddi: {data.summary()}", flush=True)
     task = OgblDDITask(data, args.batch_size, args.num_neg, args.seed)  # the [N, N] mask once
@@ -119,19 +123,13 @@ def ogbl(args, config, best):
 
     summary = run_seeds(args, one_run, job="ddi/ogbl-ddi", config=config, headline=HEADLINE["ogbl-ddi"],
                         curve="val_hits@20", extra={"dataset": data.summary()})
-    from vgraph.tasks.ddi_predict import save_ogbl_predictor
     save_ogbl_predictor(Path(args.out) / "model.pt", best["model"], best["kwargs"], best["z"], data.node_drug_ids,
                         meta={"run": best["run"], "val_hits@20": best["score"]})
     return summary
 
 
-def drugbank(args, config, best):
-    from vgraph.chem.descriptors import DrugFeaturizer, raw_drug_features
-    from vgraph.data.drugbank import cold_split, warm_split
-    from vgraph.data.registry import load
-    from vgraph.models.ddi import ContextDDIModel
-    from vgraph.tasks.drugbank import DrugBankTask
-    from vgraph.train import seed_everything
+def drugbank(args, config):
+    best = {}
     data = load("drugbank", args.root)
     desc, fps = raw_drug_features(data.smiles, progress=not args.no_progress)  # once (cached)
     print(f"drugbank: {data.num_drugs} drugs, {data.tuples.size(0)} tuples", flush=True)
@@ -156,7 +154,6 @@ def drugbank(args, config, best):
 
     summary = run_seeds(args, one_run, job="ddi/drugbank", config=config, headline=HEADLINE[args.protocol],
                         title=f"drugbank {args.protocol}", curve="val_auroc", extra={"protocol": args.protocol})
-    from vgraph.tasks.ddi_predict import save_drugbank_predictor
     save_drugbank_predictor(Path(args.out) / "model.pt", best["model"], best["kwargs"], best["feat"], data, desc, fps,
                             best["pairs"], meta={"run": best["run"], "val_auroc": best["score"]})
     return summary
@@ -166,4 +163,4 @@ def drugbank(args, config, best):
 def main(argv=None, prog="vgraph ddi"):
     args = parse_args(argv, prog)
     prepare_out(args)
-    return (ogbl if args.dataset == "ogbl-ddi" else drugbank)(args, resolved_config(args), {})
+    return (ogbl if args.dataset == "ogbl-ddi" else drugbank)(args, resolved_config(args))
