@@ -155,6 +155,12 @@ def test_first_featurisation_shows_a_note_and_a_bar(tmp_path, monkeypatch, capsy
                     "--batch-size", "64", "--root", str(tmp_path / "data"), "--out", str(tmp_path / "run2"),
                     "--no-plot", "--no-progress"])
     assert "featurising" not in capsys.readouterr().err  # cached: no note the second time
+    monkeypatch.setenv("VGRAPH_CACHE", str(tmp_path / "cache2"))
+    train_ddi.main(["--dataset", "drugbank", "--epochs", "1", "--hidden", "8", "--latent", "4",
+                    "--batch-size", "64", "--root", str(tmp_path / "data"), "--out", str(tmp_path / "run3"),
+                    "--no-plot", "--no-progress"])
+    err = capsys.readouterr().err
+    assert "featurising 8 drugs" in err and "featurising drugs:" not in err  # the note, no bar
 
 
 def test_no_predictable_row_exits_nonzero(drugbank_ckpt, tmp_path, capsys):
@@ -238,3 +244,23 @@ def test_ogbl_checkpoint_round_trip(tmp_path):
     assert df.probability[0] == df.probability[2]
     _, alone = _predict(out / "model.pt", tmp_path, "drug1,drug2\n0,39\n", name="one.csv")
     assert alone.probability[0] == df.probability[1]
+
+
+def test_wrappers_and_vgraph_command_keep_the_exit_codes(drugbank_ckpt, tmp_path):
+    """scripts/*.py and `vgraph <job>` are the same jobs: same one-line errors and exit codes."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    pairs = tmp_path / "p.csv"
+    pairs.write_text("drug1,drug2\nDB99999,DB00001\n")
+    base = ["--checkpoint", str(drugbank_ckpt), "--pairs", str(pairs), "--out", str(tmp_path / "o.csv")]
+    for cmd, code, message in (
+            ([str(repo / "scripts" / "predict_ddi.py"), *base, "--top-k", "0"], 2, "--top-k: must be >= 1"),
+            (["-m", "vgraph.cli", "predict-ddi", *base], 1, "error: no row could be predicted"),
+            ([str(repo / "scripts" / "train_ddi.py"), "--epochs", "0"], 2, "--epochs: must be >= 1")):
+        res = subprocess.run([sys.executable, *cmd], capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert res.returncode == code and message in res.stderr, (cmd, res.stderr)
+        assert "Traceback" not in res.stderr

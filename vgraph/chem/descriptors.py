@@ -9,7 +9,6 @@ is scaled the same way as the training drugs.
 from __future__ import annotations
 
 import hashlib
-import sys
 
 import numpy as np
 import torch
@@ -66,8 +65,8 @@ def raw_drug_features(smiles_list, use_cache: bool = True, progress: bool = Fals
 
     Raises :class:`DataFormatError` naming the first SMILES RDKit cannot parse. Results for a
     list are cached under ``$VGRAPH_CACHE/ddi``: the descriptors of DrugBank's 1,706 drugs take
-    about two minutes, so a first run says so (``say``, default stderr) and, with
-    ``progress``, shows a bar.
+    about two minutes, so a run that computes them says so in one line through ``say`` (e.g.
+    ``print``; default: silent) and, with ``progress``, shows a bar.
     """
     smiles_list = list(smiles_list)
     key = hashlib.sha256(("\n".join(smiles_list) + f"|{MORGAN_RADIUS}|{MORGAN_BITS}").encode()).hexdigest()[:16]
@@ -75,10 +74,9 @@ def raw_drug_features(smiles_list, use_cache: bool = True, progress: bool = Fals
     if path is not None and path.is_file():
         z = np.load(path)
         return z["desc"], z["fp"]
-    if progress:
+    if say is not None:
         where = f"; cached in {path.parent} for later runs" if path is not None else ""
-        (say or (lambda m: print(m, file=sys.stderr, flush=True)))(
-            f"featurising {len(smiles_list)} drugs (RDKit descriptors + Morgan bits){where}")
+        say(f"featurising {len(smiles_list)} drugs (RDKit descriptors + Morgan bits){where}")
     from tqdm.auto import tqdm
     desc, fps = [], []
     for i, s in enumerate(tqdm(smiles_list, desc="featurising drugs", unit="drug", disable=not progress,

@@ -11,6 +11,7 @@ runs one run per --folds entry (run r: the r-th fold, seed --seed + r).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -131,7 +132,8 @@ def ogbl(args, config):
 def drugbank(args, config):
     best = {}
     data = load("drugbank", args.root)
-    desc, fps = raw_drug_features(data.smiles, progress=not args.no_progress)  # once (cached)
+    desc, fps = raw_drug_features(data.smiles, progress=not args.no_progress,  # once (cached)
+                                  say=lambda m: print(m, file=sys.stderr, flush=True))
     print(f"drugbank: {data.num_drugs} drugs, {data.tuples.size(0)} tuples", flush=True)
 
     def one_run(r, seed, run_dir):
