@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from ddi_fixtures import SMILES, write_drugbank
-from vgraph.ddi import (ContextDDIModel, DrugBankTask, DrugFeaturizer, cold_split, corrupt, load_drugbank,
-                        warm_split)
-from vgraph.ddi.drugbank import known_pairs, pair_keys
-from vgraph.ddi.drugbank_task import binary_metrics, ddi_graph
+from vgraph.chem.descriptors import DrugFeaturizer
+from vgraph.data.drugbank import cold_split, corrupt, ddi_graph, known_pairs, load_drugbank, pair_keys, warm_split
+from vgraph.metrics.classification import binary_metrics
+from vgraph.models.ddi import ContextDDIModel
+from vgraph.tasks.drugbank import DrugBankTask
 from vgraph.errors import DataFormatError
 
 
@@ -16,6 +17,12 @@ from vgraph.errors import DataFormatError
 def data(tmp_path):
     write_drugbank(tmp_path)
     return load_drugbank(tmp_path)
+
+
+def test_registry_loads_drugbank(tmp_path):
+    from vgraph.data.registry import load
+    write_drugbank(tmp_path)
+    assert load("drugbank", tmp_path).drug_ids == list(SMILES)
 
 
 def test_load_and_splits(data):

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from ddi_fixtures import write_ogbl
-from vgraph.ddi import EmbeddingLinkPredictor, OgblDDITask, load_ogbl_ddi, read_split_file
-from vgraph.ddi.layers import _DensePairDot, pair_dot
+from vgraph.data.ogbl_ddi import load_ogbl_ddi, read_split_file
+from vgraph.models.ddi import EmbeddingLinkPredictor
+from vgraph.tasks.ogbl_ddi import OgblDDITask
 from vgraph.errors import DataFormatError, MissingDataError
 from vgraph.ops import sddmm
 
@@ -54,17 +55,24 @@ def test_missing_dataset_names_the_folder(tmp_path):
         load_ogbl_ddi(tmp_path)
 
 
-def test_dense_pair_dot_matches_sddmm_values_and_grads():
+def test_dot_decoder_is_the_inner_product_of_the_pair():
     torch.manual_seed(0)
-    a = torch.randn(12, 5, requires_grad=True)
+    model = EmbeddingLinkPredictor(12, 8, 8, 1, "sage", 0.0, "dot")
+    z = torch.randn(12, 8, requires_grad=True)
     pairs = torch.randint(0, 12, (2, 30))
-    dense = _DensePairDot.apply(a, a, pairs)
-    ref = sddmm(a, a, pairs, method="gather")
-    assert torch.allclose(dense, ref, atol=1e-5)
-    g1, = torch.autograd.grad((dense * torch.arange(30.)).sum(), a)
-    g2, = torch.autograd.grad((ref * torch.arange(30.)).sum(), a)
+    ref = (z[pairs[0]] * z[pairs[1]]).sum(1)
+    out = model.decode(z, pairs)
+    assert torch.allclose(out, ref, atol=1e-5)
+    g1, = torch.autograd.grad((out * torch.arange(30.)).sum(), z)
+    g2, = torch.autograd.grad((ref * torch.arange(30.)).sum(), z)
     assert torch.allclose(g1, g2, atol=1e-4)
-    assert torch.allclose(pair_dot(a, a, pairs), ref, atol=1e-5)
+    assert torch.allclose(sddmm(z, z, pairs, method="gather"), ref, atol=1e-5)
+
+
+def test_registry_loads_ogbl_ddi(tmp_path):
+    from vgraph.data.registry import load
+    write_ogbl(tmp_path)
+    assert load("ogbl-ddi", tmp_path).num_nodes == 40
 
 
 @pytest.mark.parametrize("conv,decoder,variational", [("sage", "dot", False), ("gcn", "mlp", True)])

@@ -2,7 +2,7 @@
 
 * :func:`vgraph.chem.datasets.read_smiles_file` and :func:`~vgraph.chem.datasets.load_molecules`
   on a user's SMILES file (``.smi``/``.txt``/``.csv``);
-* :func:`vgraph.ddi.predict.read_pairs`, the user's CSV of drug pairs.
+* :func:`vgraph.tasks.ddi_predict.read_pairs`, the user's CSV of drug pairs.
 
 Property: nothing but :class:`~vgraph.errors.VGraphError` escapes, and the input file is
 unchanged. Failures that were found and reported to the owners of those modules, and are not
@@ -107,7 +107,7 @@ def test_load_molecules_fuzz():
 
 
 def test_read_pairs_fuzz():
-    from vgraph.ddi.predict import read_pairs
+    from vgraph.tasks.ddi_predict import read_pairs
     seen = []
 
     @FUZZ

@@ -4,3 +4,6 @@ from vgraph.models.molvae import MolVAE
 from vgraph.models.catflow import CatFlow
 
 __all__ = ["GAE", "VGAE", "dense_recon_loss", "sampled_recon_loss", "MolVAE", "CatFlow"]
+
+from vgraph.models.ddi import ContextDDIModel, DDIBundle, EmbeddingLinkPredictor  # noqa: E402
+__all__ += ["ContextDDIModel", "DDIBundle", "EmbeddingLinkPredictor"]

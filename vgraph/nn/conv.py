@@ -1,4 +1,5 @@
-"""GCN convolution on :mod:`vgraph.ops` (Kipf & Welling, ICLR 2017, arXiv 1609.02907)."""
+"""Graph convolutions on :mod:`vgraph.ops`: GCN (Kipf & Welling, ICLR 2017, arXiv 1609.02907)
+and GraphSAGE-mean (Hamilton et al., NeurIPS 2017)."""
 from __future__ import annotations
 
 import math
@@ -54,3 +55,28 @@ class GCNConv(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}"
+
+
+class SAGEConv(nn.Module):
+    r"""GraphSAGE with mean aggregation (Hamilton et al., NeurIPS 2017, arXiv 1706.02216):
+    :math:`h_i' = W_1 \operatorname{mean}_{j \in N(i)} h_j + W_2 h_i + b`.
+
+    The mean comes from ``graph.mean_norm()`` (cached on the graph) through :func:`spmm`.
+
+    Shapes:
+        ``x [N, in_channels]`` -> ``[N, out_channels]``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.lin_neigh = nn.Linear(in_channels, out_channels, bias=True)
+        self.lin_root = nn.Linear(in_channels, out_channels, bias=False)
+        self.in_channels, self.out_channels = in_channels, out_channels
+
+    def forward(self, x: torch.Tensor, graph: SparseGraph) -> torch.Tensor:
+        # transform first when it narrows the width, so the SpMM runs on fewer columns
+        if self.out_channels < self.in_channels:
+            neigh = spmm(graph.mean_norm(), x @ self.lin_neigh.weight.t()) + self.lin_neigh.bias
+        else:
+            neigh = self.lin_neigh(spmm(graph.mean_norm(), x))
+        return neigh + self.lin_root(x)

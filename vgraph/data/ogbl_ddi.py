@@ -122,8 +122,3 @@ def load_ogbl_ddi(root=None) -> OgblDDI:
                    parts["valid"]["edge_neg"], parts["test"]["edge"], parts["test"]["edge_neg"],
                    drug_ids)
 
-
-def ogb_evaluator():
-    """The official ``ogb.linkproppred.Evaluator('ogbl-ddi')`` (Hits@K rule of the leaderboard)."""
-    from ogb.linkproppred import Evaluator
-    return Evaluator(NAME)

@@ -1,6 +1,6 @@
 """The DrugBank multi-relational DDI benchmark (1,706 drugs, 191,808 tuples, 86 types).
 
-Layout under the data root (``../shared/datasets/drugbank_ddi``)::
+Layout under the data root (``--root``, else ``$VGRAPH_DATA``)::
 
     drugbank_ddi/drug_smiles.csv                       drug_id,smiles
     drugbank_ddi/cold_start/fold{0,1,2}/{train,val,s1,s2}.csv.gz
@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from vgraph.errors import DataFormatError, MissingDataError
+from vgraph.ops import SparseGraph
 from vgraph.paths import data_root
 
 NUM_TYPES = 86
@@ -198,3 +199,14 @@ def cold_split(data: DrugBankDDI, fold: int = 0) -> DDISplit:
             ev[name] = (pos, _file_negatives(data, df, pos, f"{folder.name}/{name}"))
     drugs = torch.unique(train[:, :2])
     return DDISplit(f"cold{fold}", train, ev, drugs, data.num_drugs)
+
+
+def ddi_graph(tuples: torch.Tensor, num_nodes: int, keep: torch.Tensor | None = None) -> SparseGraph:
+    """Undirected drug graph of the tuples' pairs (types merged); ``keep`` masks drugs whose
+    edges stay (the others become isolated)."""
+    pairs = torch.unique(torch.sort(tuples[:, :2], 1).values, dim=0)
+    if keep is not None:
+        pairs = pairs[keep[pairs[:, 0]] & keep[pairs[:, 1]]]
+    e = pairs.t()
+    g = SparseGraph(torch.cat([e, e.flip(0)], 1), num_nodes, _validated=True)
+    return g

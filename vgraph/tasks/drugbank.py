@@ -1,32 +1,15 @@
-"""DrugBank 86-type DDI as a task: type-aware 1:1 negatives, ACC / AUROC / AUPRC / F1."""
+"""DrugBank 86-type DDI as a task: type-aware 1:1 negatives, ACC / AUROC / AUPRC / F1.
+
+:class:`vgraph.train.Trainer` iterates :meth:`DrugBankTask.training_batches` and calls
+:meth:`~DrugBankTask.batch_loss` per step, then :meth:`~DrugBankTask.evaluate` per epoch.
+"""
 from __future__ import annotations
 
-import numpy as np
 import torch
-from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
-from vgraph.ddi.drugbank import DDISplit, corrupt, known_pairs
+from vgraph.data.drugbank import DDISplit, corrupt, ddi_graph, known_pairs
+from vgraph.metrics.classification import binary_metrics
 from vgraph.ops import SparseGraph
-
-
-def binary_metrics(pos_prob, neg_prob, threshold: float = 0.5) -> dict:
-    """``{"acc", "auroc", "auprc", "f1"}`` of positive vs negative probabilities (fractions)."""
-    p = np.concatenate([np.asarray(pos_prob, float), np.asarray(neg_prob, float)])
-    y = np.concatenate([np.ones(len(pos_prob)), np.zeros(len(neg_prob))])
-    pred = p >= threshold
-    return {"acc": float((pred == y).mean()), "auroc": float(roc_auc_score(y, p)),
-            "auprc": float(average_precision_score(y, p)), "f1": float(f1_score(y, pred))}
-
-
-def ddi_graph(tuples: torch.Tensor, num_nodes: int, keep: torch.Tensor | None = None) -> SparseGraph:
-    """Undirected drug graph of the tuples' pairs (types merged); ``keep`` masks drugs whose
-    edges stay (the others become isolated)."""
-    pairs = torch.unique(torch.sort(tuples[:, :2], 1).values, dim=0)
-    if keep is not None:
-        pairs = pairs[keep[pairs[:, 0]] & keep[pairs[:, 1]]]
-    e = pairs.t()
-    g = SparseGraph(torch.cat([e, e.flip(0)], 1), num_nodes, _validated=True)
-    return g
 
 
 class DrugBankTask:

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import torch
 
-from vgraph.ddi.ogbl import OgblDDI, ogb_evaluator
+from vgraph.data.ogbl_ddi import NAME, OgblDDI
 from vgraph.ops import SparseGraph
 
 HITS_K = (10, 20, 30)
+
+
+def ogb_evaluator():
+    """The official ``ogb.linkproppred.Evaluator('ogbl-ddi')`` (Hits@K rule of the leaderboard)."""
+    from ogb.linkproppred import Evaluator
+    return Evaluator(NAME)
 
 
 class OgblDDITask:
@@ -86,6 +92,12 @@ class OgblDDITask:
         return self.batch_loss(model, batch, epoch)
 
     # ----------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def embed(self, model) -> torch.Tensor:
+        """Eval-mode node embeddings ``[N, F]`` of the training graph (what prediction scores)."""
+        model.eval()
+        return model.encode(self.graph)
+
     @torch.no_grad()
     def scores(self, model, pairs_by_name: dict) -> dict:
         model.eval()

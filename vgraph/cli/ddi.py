@@ -1,0 +1,168 @@
+"""vgraph ddi — drug–drug interactions: ogbl-ddi (Hits@K) or DrugBank 86 types.
+
+    vgraph ddi --dataset ogbl-ddi --runs 3 --out runs/ogbl_ddi
+    vgraph ddi --dataset drugbank --protocol warm --out runs/db_warm
+    vgraph ddi --dataset drugbank --protocol cold --folds 0 1 2 --out runs/db_cold
+
+Writes summary.json (mean ± std at the best-validation epoch), model.pt (the best run: what
+`vgraph predict-ddi` reads), curves.png and run<k>/ (log.jsonl, best.pt, last.pt). Cold start
+runs one run per --folds entry (run r: the r-th fold, seed --seed + r).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from vgraph.chem.descriptors import DrugFeaturizer, raw_drug_features
+from vgraph.data.drugbank import cold_split, warm_split
+from vgraph.data.registry import load
+from vgraph.models.ddi import ContextDDIModel, EmbeddingLinkPredictor
+from vgraph.runs import (add_common_args, add_kl_args, bounded, dropout_rate, job_entry, job_parser,
+                         kl_from_args, nonneg_float, nonneg_int, positive_float, positive_int,
+                         prepare_out, resolved_config, run_seeds)
+from vgraph.tasks.ddi_predict import save_drugbank_predictor, save_ogbl_predictor
+from vgraph.tasks.drugbank import DrugBankTask
+from vgraph.tasks.ogbl_ddi import OgblDDITask
+from vgraph.train import Trainer, seed_everything
+
+DEFAULTS = {"ogbl-ddi": dict(epochs=300, lr=0.01, hidden=128, layers=2, dropout=0.3, batch_size=2 ** 21,
+                             eval_every=5, num_neg=1, conv="sage", decoder="dot"),
+            "drugbank": dict(epochs=20, lr=0.002, hidden=128, layers=2, dropout=0.3, batch_size=8192,
+                             eval_every=1, protocol="warm", latent=64, isolate=0.2)}
+ONLY = {"ogbl-ddi": ("num_neg", "conv", "decoder", "variational"),
+        "drugbank": ("protocol", "folds", "latent", "isolate")}
+HEADLINE = {"ogbl-ddi": ("test_hits@10", "test_hits@20", "test_hits@30", "val_hits@20"),
+            "warm": ("test_acc", "test_auroc", "test_auprc", "test_f1", "val_auroc"),
+            "cold": ("s1_acc", "s1_auroc", "s1_auprc", "s1_f1", "s2_acc", "s2_auroc", "s2_auprc",
+                     "s2_f1", "val_auroc")}
+
+
+def parse_args(argv=None, prog=None):
+    p = job_parser(prog, __doc__)
+    p.add_argument("--dataset", choices=["ogbl-ddi", "drugbank"], default="ogbl-ddi", help="benchmark")
+    per = dict(default=argparse.SUPPRESS)  # per-dataset defaults, filled in below
+    p.add_argument("--protocol", choices=["warm", "cold"], **per,
+                   help="drugbank: warm (random 8/1/1, the default) or cold (DSN-DDI folds)")
+    p.add_argument("--folds", type=bounded(int, 0, 2), nargs="+", **per, help="drugbank cold: folds (0 1 2)")
+    for flag, kind, what in (("epochs", positive_int, "epochs"), ("lr", positive_float, "Adam learning rate"),
+                             ("hidden", positive_int, "width of embeddings/encoder layers"),
+                             ("layers", nonneg_int, "graph layers (drugbank may use 0)"),
+                             ("dropout", dropout_rate, "dropout"),
+                             ("batch-size", positive_int, "positive edges/tuples per step"),
+                             ("eval-every", positive_int, "evaluate every k epochs")):
+        key = flag.replace("-", "_")
+        p.add_argument(f"--{flag}", type=kind, **per, help=f"{what} (ogbl-ddi {DEFAULTS['ogbl-ddi'][key]}, "
+                                                         f"drugbank {DEFAULTS['drugbank'][key]})")
+    p.add_argument("--latent", type=positive_int, **per, help="drugbank: latent width (64)")
+    p.add_argument("--isolate", type=dropout_rate, **per,
+                   help="drugbank: fraction of drugs whose graph edges are dropped per step (0.2)")
+    p.add_argument("--num-neg", type=positive_int, **per, help="ogbl-ddi: negatives per positive (1)")
+    p.add_argument("--conv", choices=["gcn", "sage"], **per, help="ogbl-ddi encoder (sage)")
+    p.add_argument("--decoder", choices=["dot", "mlp"], **per, help="ogbl-ddi decoder (dot)")
+    p.add_argument("--variational", action="store_true", **per, help="ogbl-ddi: VGAE latent")
+    p.add_argument("--weight-decay", type=nonneg_float, default=0.0, help="Adam weight decay")
+    p.add_argument("--patience", type=positive_int, default=None, help="early stopping (evaluations)")
+    add_kl_args(p, beta=1e-3, norm="node")
+    add_common_args(p, "runs/ddi", resume=True, plot=True)
+    args = p.parse_args(argv)
+    other = "drugbank" if args.dataset == "ogbl-ddi" else "ogbl-ddi"
+    for key in ONLY[other]:
+        if hasattr(args, key):
+            p.error(f"--{key.replace('_', '-')} applies to --dataset {other} only")
+    for key, value in {**DEFAULTS[args.dataset], "variational": False, "folds": None}.items():
+        if not hasattr(args, key):
+            setattr(args, key, value)
+    if args.device != "cpu":
+        p.error(f"--device {args.device}: vgraph ddi trains on the CPU only")
+    if args.dataset == "ogbl-ddi" and args.layers < 1:
+        p.error("--layers must be >= 1 for ogbl-ddi")
+    kl_flags = ("beta", "kl_norm", "kl_warmup", "kl_cycles", "kl_capacity", "kl_gamma", "free_bits")
+    if args.dataset == "ogbl-ddi" and not args.variational and any(
+            getattr(args, k) != p.get_default(k) for k in kl_flags):
+        p.error("the KL flags need --variational for ogbl-ddi")
+    if args.dataset == "drugbank" and args.protocol == "cold":
+        if args.runs != 1:
+            p.error("--runs does not apply to --protocol cold: it runs one run per --folds entry")
+        args.folds = args.folds or [0, 1, 2]
+        args.runs = len(args.folds)
+    elif args.folds is not None:
+        p.error("--folds applies to --protocol cold only")
+    return args
+
+
+def _fit(args, model, task, run_dir, monitor, config, desc):
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    res = Trainer(model, task, opt, epochs=args.epochs, monitor=monitor, patience=args.patience,
+                  eval_every=args.eval_every, out_dir=run_dir, config=config, resume=args.resume,
+                  progress=not args.no_progress, desc=desc).fit()
+    return {"metrics": res["best_metrics"], "best_epoch": res["best_epoch"] + 1,
+            "history": res["history"], "epoch_times": res["epoch_times"]}
+
+
+def ogbl(args, config):
+    best = {}
+    data = load("ogbl-ddi", args.root)
+    print(f"ogbl-ddi: {data.summary()}", flush=True)
+    task = OgblDDITask(data, args.batch_size, args.num_neg, args.seed)  # the [N, N] mask once
+
+    def one_run(r, seed, run_dir):
+        seed_everything(seed)
+        task.seed = seed
+        task.generator.manual_seed(seed)
+        kwargs = dict(num_nodes=data.num_nodes, embedding_dim=args.hidden, hidden_channels=args.hidden,
+                      num_layers=args.layers, conv=args.conv, dropout=args.dropout, decoder=args.decoder,
+                      variational=args.variational, kl=kl_from_args(args).to_dict())
+        model = EmbeddingLinkPredictor(**kwargs)
+        res = _fit(args, model, task, run_dir, "val_hits@20", {**config, "run_seed": seed}, f"run {r}")
+        if not best or res["metrics"]["val_hits@20"] > best["score"]:
+            best.update(score=res["metrics"]["val_hits@20"], run=r, model=model, kwargs=kwargs,
+                        z=task.embed(model))
+        return res
+
+    summary = run_seeds(args, one_run, job="ddi/ogbl-ddi", config=config, headline=HEADLINE["ogbl-ddi"],
+                        curve="val_hits@20", extra={"dataset": data.summary()})
+    save_ogbl_predictor(Path(args.out) / "model.pt", best["model"], best["kwargs"], best["z"], data.node_drug_ids,
+                        meta={"run": best["run"], "val_hits@20": best["score"]})
+    return summary
+
+
+def drugbank(args, config):
+    best = {}
+    data = load("drugbank", args.root)
+    desc, fps = raw_drug_features(data.smiles, progress=not args.no_progress,  # once (cached)
+                                  say=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"drugbank: {data.num_drugs} drugs, {data.tuples.size(0)} tuples", flush=True)
+
+    def one_run(r, seed, run_dir):
+        split = warm_split(data, seed) if args.protocol == "warm" else cold_split(data, args.folds[r])
+        print(f"run {r}: {split.summary()}", flush=True)
+        # descriptor scaling from the training drugs only (cold start: test drugs are unseen)
+        feat = DrugFeaturizer().fit_raw(desc[split.train_drugs.numpy()])
+        x = feat.transform_raw(desc, fps)
+        seed_everything(seed)
+        task = DrugBankTask(split, x, args.batch_size, args.isolate, seed)
+        kwargs = dict(in_features=x.size(1), hidden=args.hidden, latent=args.latent, dropout=args.dropout,
+                      graph_layers=args.layers, kl=kl_from_args(args).to_dict())
+        model = ContextDDIModel(**kwargs)
+        res = _fit(args, model, task, run_dir, "val_auroc", {**config, "run_seed": seed, "split": split.protocol},
+                   f"run {r}")
+        if not best or res["metrics"]["val_auroc"] > best["score"]:
+            best.update(score=res["metrics"]["val_auroc"], run=r, model=model, kwargs=kwargs, feat=feat,
+                        pairs=task.pairs.clone())
+        return {**res, "extra": {"split": split.summary()}}
+
+    summary = run_seeds(args, one_run, job="ddi/drugbank", config=config, headline=HEADLINE[args.protocol],
+                        title=f"drugbank {args.protocol}", curve="val_auroc", extra={"protocol": args.protocol})
+    save_drugbank_predictor(Path(args.out) / "model.pt", best["model"], best["kwargs"], best["feat"], data, desc, fps,
+                            best["pairs"], meta={"run": best["run"], "val_auroc": best["score"]})
+    return summary
+
+
+@job_entry
+def main(argv=None, prog="vgraph ddi"):
+    args = parse_args(argv, prog)
+    prepare_out(args)
+    return (ogbl if args.dataset == "ogbl-ddi" else drugbank)(args, resolved_config(args))

@@ -1,0 +1,215 @@
+"""The DDI models: :class:`EmbeddingLinkPredictor` (ogbl-ddi) and :class:`ContextDDIModel`
+(DrugBank), plus :class:`DDIBundle`, the file ``vgraph ddi`` writes for ``vgraph predict-ddi``.
+
+**EmbeddingLinkPredictor** — a link predictor for a drug graph without node features:
+learnable node embeddings -> a GCN or GraphSAGE encoder on :mod:`vgraph.ops` -> optionally a
+variational layer -> an inner-product (:func:`vgraph.ops.sddmm`) or MLP-on-Hadamard decoder.
+This is the GAE family the OGB leaderboard's strong entries come from (GCN/SAGE with node
+embeddings; Refined-GAE, arXiv 2411.03845).
+
+**ContextDDIModel** — a context-aware variational DDI model in the spirit of CADGL (Wasi et
+al., arXiv 2403.17210). Per drug ``i`` with structure features ``x_i`` (RDKit descriptors +
+Morgan bits, row ``i`` = drug ``i``):
+
+* molecular-context encoder: ``m_i = MLP(x_i)``;
+* graph encoder over the DDI graph (local neighbourhood): two GraphSAGE layers whose input is
+  ``m``, so a drug's context is its partners' structures;
+* latent information encoder: ``[m_i || g_i]`` — the two branches joined along the *feature*
+  axis (CADGL's code concatenates them along the node axis, so each node's latent sees only
+  one branch) — to ``(mu_i, log sigma_i)`` and :class:`vgraph.nn.VariationalLayer`;
+* relation-aware decoder: an MLP on ``[z_h, z_t, z_h * z_t]`` with one logit per interaction
+  type (ordered pair: DrugBank types are directional).
+
+A drug outside the training graph is an isolated node: its graph branch reduces to the root
+transform of its own structure, and training drops the neighbourhoods of a random fraction
+of drugs at every step (``isolate``) so the model is used to that case (cold start, new
+SMILES in ``predict-ddi``).
+
+Constructor arguments are plain values (``kl`` may be a :class:`KLConfig` or its dict), so
+:func:`vgraph.hub.save_model` can record them and :func:`vgraph.load` rebuild the model.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from vgraph.nn import GCNConv, HadamardMLP, KLConfig, SAGEConv, VariationalLayer
+from vgraph.ops import SparseGraph, sddmm
+
+
+def _kl(kl) -> KLConfig:
+    if kl is None:
+        return KLConfig(beta=1e-3, norm="node")
+    return kl if isinstance(kl, KLConfig) else KLConfig(**kl)
+
+
+def _mlp(dims, dropout):
+    layers = []
+    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(dims) - 2:
+            layers += [nn.ReLU(), nn.Dropout(dropout)]
+    return nn.Sequential(*layers)
+
+
+class ContextDDIModel(nn.Module):
+    """Structure + DDI-graph encoder, variational latent, 86-way relation-aware decoder.
+
+    Args:
+        in_features: drug feature width. hidden: width of both branches. latent: width of z.
+        num_types: interaction types. dropout: in the MLPs and on the graph layers' input.
+        graph_layers: GraphSAGE layers (0 disables the graph branch). kl: KL settings.
+
+    Shapes:
+        ``encode(x [N, F], graph) -> z [N, latent]``;
+        ``decode(z, pairs [2, P]) -> logits [P, num_types]``.
+    """
+
+    def __init__(self, in_features: int, hidden: int = 128, latent: int = 64, num_types: int = 86,
+                 dropout: float = 0.3, graph_layers: int = 2, kl: KLConfig | dict | None = None):
+        super().__init__()
+        self.mol = _mlp([in_features, 2 * hidden, hidden], dropout)
+        self.convs = nn.ModuleList(SAGEConv(hidden, hidden) for _ in range(graph_layers))
+        joint = hidden * (2 if graph_layers else 1)
+        self.mu = nn.Linear(joint, latent)
+        self.logstd = nn.Linear(joint, latent)
+        self.var = VariationalLayer(_kl(kl))
+        self.decoder = _mlp([3 * latent, 2 * hidden, num_types], dropout)
+        self.dropout, self.num_types, self.latent = dropout, num_types, latent
+        self._mu = self._logstd = None
+
+    def posterior(self, x: torch.Tensor, graph: SparseGraph):
+        """``(μ, log σ)`` of every drug, ``[N, latent]`` each."""
+        m = F.relu(self.mol(x))
+        parts = [m]
+        if len(self.convs):
+            h = m
+            for i, conv in enumerate(self.convs):
+                h = conv(F.dropout(h, self.dropout, self.training), graph)
+                if i < len(self.convs) - 1:
+                    h = F.relu(h)
+            parts.append(h)
+        joint = torch.cat(parts, dim=-1)  # feature axis: every drug sees both branches
+        return self.mu(joint), self.logstd(joint).clamp(-10, 5)
+
+    def encode(self, x: torch.Tensor, graph: SparseGraph) -> torch.Tensor:
+        self._mu, self._logstd = self.posterior(x, graph)
+        return self.var(self._mu, self._logstd)
+
+    def decode(self, z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        """All-type logits of ordered pairs ``[2, P]`` -> ``[P, num_types]``."""
+        return self.decode_pairs(z[pairs[0]], z[pairs[1]])
+
+    def decode_pairs(self, zh: torch.Tensor, zt: torch.Tensor) -> torch.Tensor:
+        """All-type logits from head and tail latents ``[P, latent]`` each -> ``[P, num_types]``."""
+        return self.decoder(torch.cat([zh, zt, zh * zt], -1))
+
+    def score(self, z: torch.Tensor, tuples: torch.Tensor) -> torch.Tensor:
+        """Logit of each ``(head, tail, type)`` tuple ``[T, 3]`` -> ``[T]``."""
+        logits = self.decode(z, tuples[:, :2].t())
+        return logits.gather(1, tuples[:, 2:3]).squeeze(1)
+
+    def loss(self, z, pos: torch.Tensor, neg: torch.Tensor, epoch: int = 0) -> torch.Tensor:
+        s = self.score(z, torch.cat([pos, neg]))
+        loss = F.softplus(-s[:pos.size(0)]).mean() + F.softplus(s[pos.size(0):]).mean()
+        if self.training:
+            loss = loss + self.var.kl_loss(self._mu, self._logstd, epoch)
+        return loss
+
+
+class EmbeddingLinkPredictor(nn.Module):
+    """GAE/VGAE with learnable node embeddings for featureless graphs.
+
+    Args:
+        num_nodes: nodes in the graph. embedding_dim: width of the learnable input embedding.
+        hidden_channels: width of every encoder layer (and the latent). num_layers: encoder
+            layers (>= 1). conv: ``"gcn"`` or ``"sage"``. dropout: on the input of each layer.
+        decoder: ``"dot"`` (inner product) or ``"mlp"`` (MLP on the Hadamard product).
+        variational: add μ / log σ heads and a :class:`VariationalLayer` (``kl`` its config).
+
+    Shapes:
+        ``encode(graph) -> z [N, hidden_channels]``; ``decode(z, pairs [2, P]) -> logits [P]``.
+    """
+
+    def __init__(self, num_nodes: int, embedding_dim: int = 256, hidden_channels: int = 256,
+                 num_layers: int = 2, conv: str = "gcn", dropout: float = 0.5,
+                 decoder: str = "dot", mlp_layers: int = 2, variational: bool = False,
+                 kl: KLConfig | dict | None = None):
+        super().__init__()
+        if conv not in ("gcn", "sage"):
+            raise ValueError(f"conv must be 'gcn' or 'sage', got {conv!r}")
+        if decoder not in ("dot", "mlp"):
+            raise ValueError(f"decoder must be 'dot' or 'mlp', got {decoder!r}")
+        self.embedding = nn.Embedding(num_nodes, embedding_dim)
+        nn.init.xavier_uniform_(self.embedding.weight)
+        dims = [embedding_dim] + [hidden_channels] * num_layers
+        make = (lambda a, b: GCNConv(a, b)) if conv == "gcn" else SAGEConv
+        self.convs = nn.ModuleList(make(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.dropout, self.decoder_kind, self.variational = dropout, decoder, variational
+        if variational:
+            self.mu = nn.Linear(hidden_channels, hidden_channels)
+            self.logstd = nn.Linear(hidden_channels, hidden_channels)
+            self.var = VariationalLayer(_kl(kl))
+        self.mlp = HadamardMLP(hidden_channels, hidden_channels, 1, mlp_layers, dropout) \
+            if decoder == "mlp" else None
+        self.out_channels = hidden_channels
+        self._mu = self._logstd = None
+
+    def encode(self, graph: SparseGraph) -> torch.Tensor:
+        """Node embeddings (a posterior sample in training, μ in eval mode for the VGAE)."""
+        x = self.embedding.weight
+        for i, conv in enumerate(self.convs):
+            x = conv(F.dropout(x, self.dropout, self.training), graph)
+            if i < len(self.convs) - 1:
+                x = F.relu(x)
+        if not self.variational:
+            return x
+        self._mu, self._logstd = self.mu(x), self.logstd(x)
+        return self.var(self._mu, self._logstd)
+
+    def decode(self, z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        """Logits of the pairs ``[2, P]``."""
+        if self.mlp is None:
+            return sddmm(z, z, pairs)
+        return self.mlp(z[pairs[0]], z[pairs[1]])
+
+    def loss(self, z: torch.Tensor, pos_pairs: torch.Tensor, neg_pairs: torch.Tensor,
+             epoch: int = 0) -> torch.Tensor:
+        """Binary cross-entropy of positives vs negatives (+ the KL term for the VGAE)."""
+        logits = self.decode(z, torch.cat([pos_pairs, neg_pairs], 1))
+        pos, neg = logits[:pos_pairs.size(1)], logits[pos_pairs.size(1):]
+        loss = F.softplus(-pos).mean() + F.softplus(neg).mean()
+        if self.variational and self.training:
+            loss = loss + self.var.kl_loss(self._mu, self._logstd, epoch)
+        return loss
+
+
+MODELS = {"EmbeddingLinkPredictor": EmbeddingLinkPredictor, "ContextDDIModel": ContextDDIModel}
+_DTYPES = {"float32": torch.float32, "float64": torch.float64, "bool": torch.bool, "int64": torch.long}
+
+
+class DDIBundle(nn.Module):
+    """A trained DDI model plus the tensors prediction needs, so that one file written by
+    :func:`vgraph.hub.save_model` is all ``predict-ddi`` reads: for DrugBank the known drugs'
+    raw structure features and the training graph's pairs, for ogbl-ddi the node embeddings.
+
+    Args:
+        model: ``{"class": "ContextDDIModel" | "EmbeddingLinkPredictor", "kwargs": {...}}``.
+        tensors: ``{name: [shape, dtype]}`` of the buffers (filled by ``load_state_dict``).
+    """
+
+    def __init__(self, model: dict, tensors: dict):
+        super().__init__()
+        if model.get("class") not in MODELS:
+            raise ValueError(f"unknown DDI model class {model.get('class')!r}")
+        self.model = MODELS[model["class"]](**model["kwargs"])
+        for name, (shape, dtype) in tensors.items():
+            self.register_buffer(name, torch.zeros(shape, dtype=_DTYPES[dtype]))
+
+    @staticmethod
+    def describe(model_class: str, model_kwargs: dict, tensors: dict) -> dict:
+        """The constructor arguments that rebuild a bundle of ``tensors`` (name -> tensor)."""
+        names = {v: k for k, v in _DTYPES.items()}
+        return {"model": {"class": model_class, "kwargs": model_kwargs},
+                "tensors": {k: [list(t.shape), names[t.dtype]] for k, t in tensors.items()}}

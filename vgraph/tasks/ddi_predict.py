@@ -1,0 +1,291 @@
+"""Score a user's CSV of drug pairs with the model file ``vgraph ddi`` writes (``model.pt``).
+
+The file is a :class:`vgraph.models.ddi.DDIBundle` written by :func:`vgraph.hub.save_model`
+(:func:`save_drugbank_predictor`, :func:`save_ogbl_predictor`): the model's class and
+constructor arguments, the featuriser's scaling (``transform``), the drug table and type
+descriptions (``meta``) and the tensors prediction needs. :func:`load_predictor` reads it back
+without any training flag.
+
+Each input row names two drugs, each a DrugBank id (``DB00001``, any case) or a SMILES string;
+a SMILES whose canonical form is a known drug's is that drug. Rows that cannot be scored keep
+their place in the output with a ``status`` saying why (unknown id, invalid SMILES, empty,
+duplicate, same drug twice); every other row is predicted.
+
+A row's numbers depend on that row alone: known drugs' posteriors come from one pass over the
+fixed training table, a new drug's from a pass over itself (an isolated node), the posterior
+noise of a drug is drawn from a generator seeded by the drug's identity, and each pair is
+decoded on its own. Interaction types are numbered 1..86 as in ``Interaction_information.csv``.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from vgraph.errors import CheckpointError, DataFormatError
+
+DRUGBANK_ID = re.compile(r"^DB\d{5}$", re.IGNORECASE)
+KINDS = ("ogbl-ddi", "drugbank")
+BUILDER = "vgraph.models.ddi:DDIBundle"
+
+
+# ------------------------------------------------------------------ writing
+def save_drugbank_predictor(path, model, model_kwargs: dict, featurizer, data, raw_desc, raw_fps,
+                            train_pairs: torch.Tensor, meta: dict | None = None):
+    """Write a DrugBank :class:`ContextDDIModel` with what prediction needs: the known drugs'
+    ids, canonical SMILES and raw structure features, the training graph's pairs and the
+    type descriptions."""
+    from vgraph.chem.descriptors import canonical
+    from vgraph.hub import save_model
+    from vgraph.models.ddi import DDIBundle
+    tensors = {"raw_desc": torch.as_tensor(np.asarray(raw_desc, np.float64)),
+               "raw_fps": torch.as_tensor(np.asarray(raw_fps)).bool(),
+               "train_pairs": train_pairs.long().contiguous()}
+    kwargs = DDIBundle.describe("ContextDDIModel", model_kwargs, tensors)
+    bundle = DDIBundle(**kwargs)
+    bundle.model.load_state_dict(model.state_dict())
+    for k, t in tensors.items():
+        getattr(bundle, k).copy_(t)
+    info = {"kind": "drugbank", "drug_ids": list(data.drug_ids),
+            "canonical_smiles": [canonical(s) for s in data.smiles],
+            "descriptions": list(data.descriptions), **(meta or {})}
+    save_model(path, bundle, builder=DDIBundle, kwargs=kwargs,
+               transform={"featurizer": featurizer.state_dict()}, meta=info)
+
+
+def save_ogbl_predictor(path, model, model_kwargs: dict, z: torch.Tensor, node_drug_ids,
+                        meta: dict | None = None):
+    """Write an ogbl-ddi :class:`EmbeddingLinkPredictor` with its eval-mode node embeddings."""
+    from vgraph.hub import save_model
+    from vgraph.models.ddi import DDIBundle
+    tensors = {"z": z.detach().float().contiguous()}
+    kwargs = DDIBundle.describe("EmbeddingLinkPredictor", model_kwargs, tensors)
+    bundle = DDIBundle(**kwargs)
+    bundle.model.load_state_dict(model.state_dict())
+    bundle.z.copy_(tensors["z"])
+    save_model(path, bundle, builder=DDIBundle, kwargs=kwargs,
+               meta={"kind": "ogbl-ddi", "node_drug_ids": list(node_drug_ids or []), **(meta or {})})
+
+
+# ------------------------------------------------------------------ reading
+def load_predictor(path):
+    """The predictor of a DDI model file; an older checkpoint, a model of another job or a
+    damaged file is refused with one line."""
+    from vgraph.hub import load
+    try:
+        bundle, info = load(path, with_info=True)
+    except CheckpointError as exc:
+        if "not a model file" in str(exc):
+            raise CheckpointError(f"{path} is not a DDI model file of this vgraph (a checkpoint "
+                                  f"of an older train_ddi.py or of another job?): retrain it with "
+                                  f"`vgraph ddi`, which writes <out>/model.pt") from None
+        raise
+    if info.builder != BUILDER or info.meta.get("kind") not in KINDS:
+        raise CheckpointError(f"{path} is a vgraph model file but not a DDI model "
+                              f"({info.builder}); train one with `vgraph ddi`")
+    if info.meta["kind"] == "drugbank":
+        return DrugBankPredictor(bundle, info)
+    return OgblPredictor(bundle, info)
+
+
+def read_pairs(path) -> pd.DataFrame:
+    """The pairs CSV as strings; a header without ``drug1`` and ``drug2`` is an error."""
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
+    except pd.errors.EmptyDataError:
+        raise DataFormatError(f"{path} is empty: expected a header drug1,drug2") from None
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"{path} is not UTF-8 text (byte {exc.start}): save the pairs as a "
+                              f"UTF-8 CSV with header drug1,drug2") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise DataFormatError(f"{path} is not a readable CSV of pairs: {first}") from None
+    except FileNotFoundError:
+        raise DataFormatError(f"pairs file {path} does not exist") from None
+    cols = {c.strip().lower(): c for c in df.columns}
+    missing = [c for c in ("drug1", "drug2") if c not in cols]
+    if missing:
+        raise DataFormatError(f"{path}: header {list(df.columns)} lacks column(s) {missing}; "
+                              f"expected drug1,drug2")
+    return pd.DataFrame({"drug1": df[cols["drug1"]].astype(str).str.strip(),
+                         "drug2": df[cols["drug2"]].astype(str).str.strip()})
+
+
+def write_predictions(frame: pd.DataFrame, path):
+    """Write the predictions CSV atomically (a crash never leaves half a file)."""
+    import os
+    path = Path(path)
+    if path.is_dir():
+        raise DataFormatError(f"--out {path} is a directory: give the CSV file to write")
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DataFormatError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@dataclass
+class Resolved:
+    index: int | None = None      # row in the predictor's drug table
+    smiles: str | None = None     # a new drug, as canonical SMILES
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"known:{self.index}" if self.index is not None else f"new:{self.smiles}"
+
+
+def _noise(key: str, samples: int, width: int) -> torch.Tensor:
+    """``[samples, width]`` standard normal noise fixed by a drug's identity (not its row)."""
+    seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little") % (2 ** 63)
+    return torch.randn(samples, width, generator=torch.Generator().manual_seed(seed))
+
+
+class _Base:
+    def resolve(self, token: str) -> Resolved:
+        raise NotImplementedError
+
+    def predict_frame(self, pairs: pd.DataFrame, top_k: int = 3, samples: int = 30,
+                      progress: bool = False) -> pd.DataFrame:
+        """One output row per input row: ``row, drug1, drug2, status`` and the scores."""
+        rows, todo, seen = [], [], {}
+        for i, (a, b) in enumerate(zip(pairs.drug1, pairs.drug2)):
+            rec = {"row": i + 1, "drug1": a, "drug2": b, "status": "ok"}
+            if not a and not b:
+                rec["status"] = "skipped: empty row"
+            elif not a or not b:
+                rec["status"] = f"skipped: {'drug1' if not a else 'drug2'} is empty"
+            elif (a, b) in seen:
+                rec["status"] = f"skipped: duplicate of row {seen[(a, b)]}"
+            else:
+                seen[(a, b)] = i + 1
+                ra, rb = self.resolve(a), self.resolve(b)
+                err = ra.error or rb.error
+                if err:
+                    rec["status"] = f"skipped: {'drug1' if ra.error else 'drug2'} {err}"
+                elif ra.key == rb.key:
+                    rec["status"] = "skipped: drug1 and drug2 are the same drug"
+                else:
+                    todo.append((len(rows), ra, rb))
+            rows.append(rec)
+        if todo:
+            self._score(rows, todo, top_k, samples, progress)
+        out = pd.DataFrame(rows)
+        for col in out.columns:
+            if re.fullmatch(r"type\d+", col):
+                out[col] = out[col].astype("Int64")  # blank, not NaN-float, on skipped rows
+        return out
+
+
+class OgblPredictor(_Base):
+    """ogbl-ddi model: drugs are the graph's nodes (DrugBank id or node index); no SMILES."""
+
+    def __init__(self, bundle, info):
+        self.model, self.z = bundle.model, bundle.z
+        self.num_nodes = self.z.size(0)
+        self.index = {d.upper(): i for i, d in enumerate(info.meta.get("node_drug_ids", []))}
+
+    def resolve(self, token):
+        if DRUGBANK_ID.match(token):
+            token = token.upper()
+            return Resolved(self.index[token]) if token in self.index else \
+                Resolved(error=f"{token} is not a node of ogbl-ddi")
+        if token.isdigit():
+            k = int(token)
+            return Resolved(k) if k < self.num_nodes else Resolved(error=f"node {k} out of range")
+        return Resolved(error="is not a DrugBank id or node index (the ogbl-ddi model has no "
+                              "structure input; use a DrugBank model for SMILES)")
+
+    @torch.no_grad()
+    def _score(self, rows, todo, top_k, samples, progress):
+        for k, ra, rb in todo:  # one pair per call: the number cannot depend on the others
+            logit = self.model.decode(self.z, torch.tensor([[ra.index], [rb.index]]))
+            rows[k]["probability"] = round(float(torch.sigmoid(logit)[0]), 6)
+
+
+class DrugBankPredictor(_Base):
+    """DrugBank model: known drugs by id or SMILES, new drugs from SMILES (isolated nodes)."""
+
+    def __init__(self, bundle, info):
+        from vgraph.chem.descriptors import DrugFeaturizer
+        from vgraph.data.drugbank import ddi_graph
+        self.model = bundle.model
+        self.featurizer = DrugFeaturizer.from_state(info.transform["featurizer"])
+        meta = info.meta
+        self.drug_ids, self.descriptions = list(meta["drug_ids"]), list(meta["descriptions"])
+        self.index = {d.upper(): i for i, d in enumerate(self.drug_ids)}
+        self.by_smiles = {}
+        for i, s in enumerate(meta["canonical_smiles"]):
+            if s is not None:
+                self.by_smiles.setdefault(s, i)
+        x = self.featurizer.transform_raw(bundle.raw_desc.numpy(), bundle.raw_fps.numpy().astype(np.float32))
+        graph = ddi_graph(bundle.train_pairs, len(self.drug_ids))  # the graph training evaluated on
+        with torch.no_grad():  # one pass over the fixed training table
+            self.known = self.model.posterior(x, graph)
+
+    def resolve(self, token):
+        from vgraph.chem.descriptors import canonical
+        if DRUGBANK_ID.match(token):
+            token = token.upper()
+            return Resolved(self.index[token]) if token in self.index else \
+                Resolved(error=f"unknown DrugBank id {token} (not among the {len(self.index)} "
+                               f"training drugs; give its SMILES instead)")
+        smiles = canonical(token)
+        if smiles is None:
+            return Resolved(error=f"invalid SMILES {token[:40]!r} (RDKit cannot parse it)")
+        if smiles in self.by_smiles:
+            return Resolved(self.by_smiles[smiles])
+        return Resolved(smiles=smiles)
+
+    def _name(self, r: Resolved, token: str) -> str:
+        return self.drug_ids[r.index] if r.index is not None else token
+
+    def _new_posteriors(self, smiles: list, progress: bool) -> dict:
+        from vgraph.chem.descriptors import raw_drug_features
+        from vgraph.ops import SparseGraph
+        if not smiles:
+            return {}
+        desc, fps = raw_drug_features(smiles, use_cache=False, progress=progress and len(smiles) > 20)
+        alone = SparseGraph(torch.zeros(2, 0, dtype=torch.long), 1)
+        out = {}
+        for i, s in enumerate(smiles):  # each new drug alone: an isolated node
+            mu, logstd = self.model.posterior(self.featurizer.transform_raw(desc[i:i + 1], fps[i:i + 1]), alone)
+            out[s] = (mu[0], logstd[0])
+        return out
+
+    @torch.no_grad()
+    def _score(self, rows, todo, top_k, samples, progress):
+        new = self._new_posteriors(sorted({r.smiles for _, ra, rb in todo for r in (ra, rb)
+                                           if r.smiles is not None}), progress)
+        width = self.known[0].size(1)
+
+        def latent(r: Resolved) -> torch.Tensor:  # [S, latent]: samples, or the mean for S = 0
+            mu, logstd = (self.known[0][r.index], self.known[1][r.index]) if r.index is not None \
+                else new[r.smiles]
+            if samples == 0:
+                return mu[None]
+            return mu + _noise(r.key, samples, width) * logstd.exp()
+
+        k_top = min(top_k, self.model.num_types)
+        for k, ra, rb in todo:
+            prob = torch.sigmoid(self.model.decode_pairs(latent(ra), latent(rb)))  # [S, types]
+            mean = prob.mean(0)
+            std = prob.std(0) if prob.size(0) > 1 else None
+            top = mean.topk(k_top)
+            a, b = self._name(ra, rows[k]["drug1"]), self._name(rb, rows[k]["drug2"])
+            best = int(top.indices[0])
+            rows[k]["probability"] = round(float(mean[best]), 6)
+            rows[k]["uncertainty"] = round(float(std[best]), 6) if std is not None else None
+            for t, ty in enumerate(top.indices.tolist(), start=1):
+                text = self.descriptions[ty] if ty < len(self.descriptions) else ""
+                rows[k][f"type{t}"] = ty + 1  # 1..86, as in Interaction_information.csv
+                rows[k][f"type{t}_prob"] = round(float(mean[ty]), 6)
+                rows[k][f"type{t}_std"] = round(float(std[ty]), 6) if std is not None else None
+                rows[k][f"type{t}_description"] = text.replace("#Drug1", a).replace("#Drug2", b)
