@@ -7,7 +7,9 @@ Without ``--checkpoint`` the small QM9 MolVAE shipped in the package is used
 (``vgraph/chem/pretrained/qm9_molvae.pt``; how it was trained: ``docs/models/molgen.md``).
 Writes ``samples.smi`` (one SMILES per line; an empty line is an invalid sample),
 ``summary.json`` (the MOSES-style metrics of :func:`vgraph.metrics.molecules.evaluate_molecules`)
-and ``grid.png`` (an RDKit grid of the first ``--grid`` valid samples). Novelty and the
+``grid.png`` (an RDKit grid of the first ``--grid`` valid samples), ``properties.png`` (logP,
+SA, QED and weight of the samples against the test set) and ``properties.csv`` (those values
+per valid sample). Novelty and the
 test-set metrics need the checkpoint's dataset under the data root; without it FCD and the
 property distances use the test-set statistics shipped in the package (QM9), and
 ``summary.json`` says what was left out.
@@ -40,9 +42,13 @@ def build_parser(prog=None):
     p.add_argument("--write-shipped-stats", action="store_true",
                    help="maintainers: write the --reference test set's FCD/property statistics into the "
                         "package (vgraph/chem/pretrained/refstats) and exit")
-    add_common_args(p, "runs/generated", runs=False)
-    # sampling is many small ops: one thread is fastest on a busy CPU
+    add_common_args(p, "runs/generated", runs=False, plot=True)
     p.set_defaults(threads=1)
+    for action in p._actions:  # the common flags' help, as this job reads them
+        if action.dest == "threads":
+            action.help = "torch CPU threads (sampling is many small ops: one is fastest on a busy CPU)"
+        elif action.dest == "no_plot":
+            action.help = "do not draw properties.png (nor write properties.csv)"
     return p
 
 
@@ -58,9 +64,6 @@ def main(argv=None, prog=None):
         path = write_shipped_stats(reference_smiles(name, args.root)["test"], name=name)
         print(f"wrote {path}")
         return {"shipped_stats": str(path)}
-    if not args.no_fcd:
-        from vgraph.metrics.molecules import require_fcd
-        require_fcd()
     model, info = molgen.load_generator(args.checkpoint, device=args.device)
     sampler = molgen.sampler_options(info["kind"], args.temperature, args.flow_steps, args.decode)
     gen = torch.Generator().manual_seed(args.seed)
@@ -75,8 +78,17 @@ def main(argv=None, prog=None):
 
     ref_name = info["dataset"] if args.reference == "auto" else args.reference
     refs = molgen.reference_sets(ref_name, args.root)
-    metrics = molgen.score_samples(samples, refs["train"], refs["test"], reference=refs["reference"],
-                                   fcd=not args.no_fcd, notes=refs["notes"])
+    if not args.no_fcd and (refs["test"] or refs["reference"] is not None):
+        from vgraph.metrics.molecules import require_fcd
+        require_fcd()  # one clear line, before the reference statistics are computed
+    metrics, reference = molgen.score_samples(samples, refs["train"], refs["test"], reference=refs["reference"],
+                                              fcd=not args.no_fcd, notes=refs["notes"])
+    written = ["samples.smi", "summary.json"] + (["grid.png"] if args.grid else [])
+    if not args.no_plot:
+        values = molgen.plot_properties(samples, reference.props if reference is not None else None,
+                                        out / "properties.png", label=f"{ref_name} test set")
+        molgen.write_properties(out / "properties.csv", samples, values)
+        written += ["properties.png", "properties.csv"]
     summary = {"checkpoint": info["path"], "model": info["kind"], "trained_on": info["dataset"],
                "num_samples": args.num_samples, "seed": args.seed, "sampler": sampler,
                "reference": ref_name, "sample_seconds": round(sample_s, 2),
@@ -88,6 +100,5 @@ def main(argv=None, prog=None):
     print(molgen.headline(metrics))
     for note in metrics["notes"]:
         print(f"note: {note}")
-    print(f"wrote {out / 'samples.smi'}, {out / 'summary.json'}"
-          + (f", {out / 'grid.png'}" if args.grid else "") + f" ({summary['total_seconds']:.1f}s)")
+    print(f"wrote {', '.join(written)} in {out} ({summary['total_seconds']:.1f}s)")
     return summary

@@ -136,9 +136,9 @@ def main(argv=None, prog=None):
         summary["sample_seconds"] = round(time.perf_counter() - t2, 1)
         (out / "samples.smi").write_text("\n".join(samples) + "\n")
         test = data.get("test")
-        summary["metrics"] = molgen.score_samples(samples, full_train_smiles,
-                                                  test.smiles if test is not None and len(test) else None,
-                                                  fcd=not args.no_fcd)
+        summary["metrics"], _ = molgen.score_samples(samples, full_train_smiles,
+                                                     test.smiles if test is not None and len(test) else None,
+                                                     fcd=not args.no_fcd)
         print("[samples] " + molgen.headline(summary["metrics"]))
         write_json(out / "summary.json", summary)
     return summary

@@ -410,6 +410,8 @@ def evaluate_molecules(generated, train=None, test=None, *, k=(1000, 10000), fcd
             out["Scaf/Test"] = cos_similarity(ref.scafs, Counter(s for s in (scaffold(m) for m in valid) if s))
             if out["Scaf/Test"] is None:
                 notes.append("Scaf/Test undefined: no scaffold with >= 2 rings in the samples or the reference")
+        else:  # statistics only (shipped): no molecules to compare fingerprints with
+            out["SNN/Test"] = out["Frag/Test"] = out["Scaf/Test"] = None
         for name, vals in props.items():
             out[f"{name}_wasserstein"] = float(wasserstein_distance(ref.props[name], vals))
         out["FCD/Test"] = None

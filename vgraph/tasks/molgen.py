@@ -307,14 +307,54 @@ def reference_sets(name: str | None, root=None) -> dict:
     return out
 
 
-def score_samples(samples, train=None, test=None, *, reference=None, fcd: bool = True, notes=()) -> dict:
-    """:func:`vgraph.metrics.molecules.evaluate_molecules` of ``samples`` against canonical
-    ``train`` (novelty) and ``test`` SMILES or a precomputed ``reference``, ``notes`` first."""
-    from vgraph.metrics.molecules import evaluate_molecules
-    metrics = evaluate_molecules(samples, train=train, test=test or None, train_is_canonical=True, fcd=fcd,
-                                 reference=reference)
+def score_samples(samples, train=None, test=None, *, reference=None, fcd: bool = True, notes=()):
+    """``(metrics, reference)``: :func:`vgraph.metrics.molecules.evaluate_molecules` of
+    ``samples`` against canonical ``train`` (novelty) and ``test`` SMILES or a precomputed
+    ``reference`` (``notes`` put first), and the :class:`~vgraph.metrics.molecules.ReferenceSet`
+    used (``None`` without one), whose property arrays :func:`plot_properties` draws."""
+    from vgraph.metrics.molecules import ReferenceSet, evaluate_molecules
+    if reference is None and test:
+        reference = ReferenceSet(test, fcd=fcd)
+    metrics = evaluate_molecules(samples, train=train, train_is_canonical=True, fcd=fcd, reference=reference)
     metrics["notes"] = list(notes) + metrics["notes"]
-    return metrics
+    return metrics, reference
+
+
+def plot_properties(samples, reference_props, path, label: str = "test set") -> dict:
+    """Histograms of logP, SA, QED and molecular weight of the valid ``samples`` against
+    ``reference_props`` (``{name: array}``, e.g. a ReferenceSet's; ``None``: samples only)
+    into ``path`` (PNG). Returns the sample values drawn, ``{name: array}``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from vgraph.metrics.molecules import PROPERTIES, get_mol, properties
+    values = properties([m for m in (get_mol(s) for s in samples) if m is not None])
+    fig, axes = plt.subplots(1, len(PROPERTIES), figsize=(4 * len(PROPERTIES), 3.4))
+    for ax, name in zip(axes, PROPERTIES):
+        ref = None if reference_props is None else np.asarray(reference_props[name], np.float64)
+        both = values[name] if ref is None else np.concatenate([values[name], ref])
+        bins = np.histogram_bin_edges(both, bins=40) if both.size else 10
+        if ref is not None:
+            ax.hist(ref, bins=bins, density=True, alpha=0.5, label=f"{label} ({ref.size})")
+        ax.hist(values[name], bins=bins, density=True, alpha=0.5, label=f"samples ({values[name].size})")
+        ax.set(title=name, xlabel=name, ylabel="density")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return values
+
+
+def write_properties(path, samples, values: dict):
+    """``values`` (from :func:`plot_properties`) as CSV, one row per valid sample in order."""
+    import csv
+    from vgraph.metrics.molecules import get_mol
+    valid = [s for s in samples if get_mol(s) is not None]
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["smiles", *values])
+        for r, smi in enumerate(valid):
+            w.writerow([smi, *(f"{values[k][r]:.6g}" for k in values)])
 
 
 def draw_grid(smiles, path, count: int):
@@ -344,4 +384,5 @@ def headline(metrics: dict) -> str:
 
 __all__ = ["MolGenTask", "EpochLog", "training_subset", "cosine_schedule", "build_generator", "save_generator", "load_generator",
            "sample_smiles", "sampler_options", "reference_sets", "score_samples", "headline", "draw_grid",
+           "plot_properties", "write_properties",
            "atom_count_histogram", "PRETRAINED_QM9", "GENERATORS"]
