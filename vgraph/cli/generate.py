@@ -6,12 +6,11 @@
 Without ``--checkpoint`` the small QM9 MolVAE shipped in the package is used
 (``vgraph/chem/pretrained/qm9_molvae.pt``; how it was trained: ``docs/models/molgen.md``).
 Writes ``samples.smi`` (one SMILES per line; an empty line is an invalid sample),
-``summary.json`` (the MOSES-style metrics of :func:`vgraph.metrics.molecules.evaluate_molecules`)
-``grid.png`` (an RDKit grid of the first ``--grid`` valid samples), ``properties.png`` (logP,
-SA, QED and weight of the samples against the test set) and ``properties.csv`` (those values
-per valid sample). Novelty and the
-test-set metrics need the checkpoint's dataset under the data root; without it FCD and the
-property distances use the test-set statistics shipped in the package (QM9), and
+``summary.json`` (the MOSES-style metrics), ``grid.png`` (an RDKit grid of the first
+``--grid`` valid samples), ``properties.png`` (logP, SA, QED and weight of the samples
+against the test set) and ``properties.csv`` (those values per valid sample). Novelty and
+the test-set metrics need the checkpoint's dataset under the data root; without it, FCD and
+the property distances use the QM9 test-set statistics shipped in the package, and
 ``summary.json`` says what was left out.
 """
 from __future__ import annotations
@@ -28,7 +27,7 @@ from vgraph.tasks import molgen
 
 def build_parser(prog=None):
     p = job_parser(prog, __doc__)
-    p.add_argument("--checkpoint", default=None, help="model.pt of `vgraph molgen` (default: shipped QM9 MolVAE)")
+    p.add_argument("--checkpoint", default=None, help="model.pt of `vgraph molgen` (none: the shipped QM9 MolVAE)")
     p.add_argument("--num-samples", type=positive_int, default=1000, help="molecules to draw")
     p.add_argument("--temperature", type=positive_float, default=1.0, help="MolVAE sampling temperature")
     p.add_argument("--flow-steps", type=positive_int, default=50, help="CatFlow Euler steps")
