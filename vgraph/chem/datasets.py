@@ -18,7 +18,7 @@ import torch
 from rdkit import Chem
 
 from vgraph.chem.featurize import atom_token, canonical_smiles, mol_to_graph
-from vgraph.data.molecules import raw_splits, read_smiles_file
+from vgraph.data.molecules import BENCHMARKS, raw_splits, read_smiles_file
 from vgraph.errors import DataFormatError
 from vgraph.ops import concat_ranges
 from vgraph.paths import cache_dir, fingerprint
@@ -307,7 +307,7 @@ def load_molecules(name: str, root=None, max_atoms: int | None = None, vocab: Vo
     given). A user's file is split at random into ``train``/``test`` by ``test_fraction``.
     Raises :class:`DataFormatError` if no molecule of the training split can be used.
     """
-    is_file = Path(name).is_file() or name.lower() not in ("qm9", "moses", "zinc250k")
+    is_file = Path(name).is_file() or name.lower() not in BENCHMARKS
     if is_file:
         path = Path(name)
         files = [path]
@@ -388,3 +388,22 @@ def round_trip_report(smiles) -> dict:
             **{f"fraction_{m}": 1 - len(f) / n for m, f in fails.items()},
             **{f"failures_{m}": f for m, f in fails.items()},
             "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def reference_smiles(name: str, root=None, splits=("train", "test")) -> dict:
+    """Canonical SMILES of a benchmark's splits (for novelty and the test-set metrics),
+    without building graphs; cached as text under ``$VGRAPH_CACHE/molecules``."""
+    raw, files = raw_splits(name, root)
+    key = fingerprint(files, name.lower(), "canon-v1")
+    out = {}
+    for split in splits:
+        path = cache_dir("molecules") / f"{name.lower()}-{split}-canonical-{key}.smi"
+        if path.is_file():
+            out[split] = path.read_text().splitlines()
+            continue
+        canon = [c for c in (canonical_smiles(s) for s in raw[split]) if c]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("\n".join(canon) + "\n")
+        tmp.replace(path)
+        out[split] = canon
+    return out

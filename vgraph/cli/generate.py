@@ -57,7 +57,7 @@ def main(argv=None, prog=None):
     out = setup_runtime(args)  # a rerun into the same --out replaces its samples: nothing to resume
     t0 = time.perf_counter()
     if args.write_shipped_stats:
-        from vgraph.data.molecules import reference_smiles
+        from vgraph.chem.datasets import reference_smiles
         from vgraph.metrics.molecules import write_shipped_stats
         name = "qm9" if args.reference == "auto" else args.reference
         path = write_shipped_stats(reference_smiles(name, args.root)["test"], name=name)

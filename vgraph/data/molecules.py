@@ -16,13 +16,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rdkit import Chem, RDLogger
-
 from vgraph.data.download import find_raw_file
 from vgraph.errors import DataFormatError
-from vgraph.paths import cache_dir, data_root, fingerprint
-
-RDLogger.DisableLog("rdApp.*")
+from vgraph.paths import data_root
 
 ZINC250K_URL = ("https://raw.githubusercontent.com/aspuru-guzik-group/chemical_vae/master/"
                 "models/zinc/250k_rndm_zinc_drugs_clean_3.csv")
@@ -92,44 +88,8 @@ def read_smiles_file(path) -> list[str]:
         raise DataFormatError(f"{path}: cannot be read ({exc.strerror})") from None
 
 
-def load_smiles(name: str, root=None, *, canonical: bool = False) -> dict:
-    """``{split: [SMILES]}`` of a benchmark (``qm9``, ``moses``, ``zinc250k``); ``canonical``:
-    RDKit canonical non-isomeric SMILES with the unparsable ones dropped (what novelty and the
-    test-set metrics compare against), cached as text under ``$VGRAPH_CACHE/molecules``."""
-    if canonical:
-        return reference_smiles(name, root, splits=tuple(_split_names(name)))
+def load_smiles(name: str, root=None) -> dict:
+    """``{split: [SMILES]}`` of a benchmark (``qm9``, ``moses``, ``zinc250k``) as its files
+    hold them (canonical forms for novelty and the test-set metrics:
+    :func:`vgraph.chem.datasets.reference_smiles`)."""
     return raw_splits(name, root)[0]
-
-
-def _split_names(name: str):
-    return ("train", "test", "test_scaffolds") if name.lower() == "moses" else ("train", "test")
-
-
-def _canonical(smiles: str) -> str | None:
-    # the same string as vgraph.chem.canonical_smiles: novelty compares the two
-    mol = Chem.MolFromSmiles(smiles)
-    if mol is None:
-        return None
-    try:
-        return Chem.MolToSmiles(mol, isomericSmiles=False)
-    except Exception:  # noqa: BLE001 — RDKit raises assorted errors on broken molecules
-        return None
-
-
-def reference_smiles(name: str, root=None, splits=("train", "test")) -> dict:
-    """Canonical SMILES of a benchmark's splits (for novelty and the test-set metrics),
-    without building graphs; cached as text under ``$VGRAPH_CACHE/molecules``."""
-    raw, files = raw_splits(name, root)
-    key = fingerprint(files, name.lower(), "canon-v1")
-    out = {}
-    for split in splits:
-        path = cache_dir("molecules") / f"{name.lower()}-{split}-canonical-{key}.smi"
-        if path.is_file():
-            out[split] = path.read_text().splitlines()
-            continue
-        canon = [c for c in (_canonical(s) for s in raw[split]) if c]
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("\n".join(canon) + "\n")
-        tmp.replace(path)
-        out[split] = canon
-    return out

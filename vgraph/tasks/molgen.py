@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from vgraph.chem.datasets import Vocabulary, atom_count_histogram
+from vgraph.data.molecules import BENCHMARKS
 from vgraph.errors import CheckpointError, VGraphError
 from vgraph.models.catflow import CatFlow
 from vgraph.models.molvae import MolVAE
@@ -29,7 +30,6 @@ from vgraph.nn.variational import KLConfig, VariationalLayer
 
 PRETRAINED_QM9 = Path(__file__).resolve().parent.parent / "chem" / "pretrained" / "qm9_molvae.pt"
 GENERATORS = {"molvae": MolVAE, "catflow": CatFlow}
-BENCHMARKS = ("qm9", "moses", "zinc250k")
 
 
 # ------------------------------------------------------------------ the task
@@ -285,7 +285,7 @@ def reference_sets(name: str | None, root=None) -> dict:
     canonical SMILES (novelty, test-set metrics) or, when the benchmark's files are absent
     (a fresh offline install), the test-set ``reference`` statistics shipped in the package
     (FCD and property distances only); ``notes`` says what is missing and why."""
-    from vgraph.data.molecules import reference_smiles
+    from vgraph.chem.datasets import reference_smiles
     from vgraph.metrics.molecules import ReferenceSet
     out = {"train": None, "test": None, "reference": None, "notes": []}
     if not name or name.lower() == "none":
