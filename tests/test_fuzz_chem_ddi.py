@@ -1,6 +1,6 @@
 """Property-based fuzzing of the molecule and DDI input readers (hypothesis).
 
-* :func:`vgraph.data.molecules.read_smiles_file` and :func:`~vgraph.chem.datasets.load_molecules`
+* :func:`vgraph.chem.datasets.read_smiles_file` and :func:`~vgraph.chem.datasets.load_molecules`
   on a user's SMILES file (``.smi``/``.txt``/``.csv``);
 * :func:`vgraph.ddi.predict.read_pairs`, the user's CSV of drug pairs.
 

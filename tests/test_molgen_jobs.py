@@ -191,3 +191,10 @@ def test_bench_mol_roundtrip_and_the_registry(tmp_path, capsys):
     assert code == 0, err
     rep = json.loads((tmp_path / "rt" / "roundtrip.json").read_text())["qm9"]
     assert rep["molecules"] == 40 and rep["fraction_with_hs"] == 1.0 and "qm9: 40 molecules" in out
+
+
+def test_generate_with_a_bad_checkpoint_is_one_line(tmp_path, capsys):
+    (tmp_path / "junk.pt").write_text("junk")
+    for path, message in ((tmp_path / "nope.pt", "does not exist"), (tmp_path / "junk.pt", "corrupt")):
+        code, _, err = _run(["generate", "--checkpoint", str(path), "--out", str(tmp_path / "o")], capsys)
+        assert code == 1 and err.count("\n") == 1 and err.startswith("error: ") and message in err, err
