@@ -198,3 +198,23 @@ def test_generate_with_a_bad_checkpoint_is_one_line(tmp_path, capsys):
     for path, message in ((tmp_path / "nope.pt", "does not exist"), (tmp_path / "junk.pt", "corrupt")):
         code, _, err = _run(["generate", "--checkpoint", str(path), "--out", str(tmp_path / "o")], capsys)
         assert code == 1 and err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+
+
+def test_molgen_resume_extends_epochs_and_names_a_changed_flag(tmp_path, capsys):
+    data = tmp_path / "mols.smi"
+    data.write_text("\n".join(GOOD * 6) + "\n")
+    run = tmp_path / "run"
+    base = ["molgen", "--dataset", str(data), "--batch-size", "16", "--hidden", "16", "--latent", "4",
+            "--layers", "1", "--no-progress", "--out", str(run)]
+    code, _, err = _run(base + ["--epochs", "1", "--num-samples", "0"], capsys)
+    assert code == 0, err
+    first = json.loads((run / "summary.json").read_text())
+    # more epochs and a different sampling: the run continues where it stopped
+    code, _, err = _run(base + ["--epochs", "2", "--num-samples", "10", "--no-fcd", "--resume"], capsys)
+    assert code == 0, err
+    second = json.loads((run / "summary.json").read_text())
+    assert second["steps"] == 2 * first["steps"] and "metrics" in second
+    epochs = [json.loads(line)["epoch"] for line in (run / "diagnostics.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1]
+    code, _, err = _run(base + ["--epochs", "2", "--lr", "0.01", "--resume"], capsys)
+    assert code == 1 and "lr: 0.001 -> 0.01" in err

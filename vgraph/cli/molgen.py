@@ -106,7 +106,9 @@ def main(argv=None, prog=None):
     if args.lr_schedule is None:
         args.lr_schedule = "cosine" if args.model == "catflow" else "constant"
     scheduler = molgen.cosine_schedule(optimizer, steps, args.warmup_steps) if args.lr_schedule == "cosine" else None
-    config = resolved_config(args, drop=("resume", "overwrite", "no_progress", "out", "threads", "device"))
+    # what defines the training (a resumed run may change the rest: sampling, scoring, storage)
+    config = resolved_config(args, drop=("resume", "overwrite", "no_progress", "out", "threads", "device",
+                                         "num_samples", "no_fcd", "flow_steps", "half"))
     print(f"[train] {args.model}: {sum(p.numel() for p in model.parameters())} parameters, {steps} steps "
           f"of {args.batch_size} ({task.steps_per_epoch} per epoch)", flush=True)
     trainer = Trainer(model, task, optimizer, epochs=steps, monitor="val_loss", mode="min",
