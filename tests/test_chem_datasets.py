@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from conftest import dataset_path
-from vgraph.chem import clean_smiles, load_molecules, raw_splits
+from vgraph.chem import clean_smiles, load_molecules
+from vgraph.data.molecules import raw_splits
 from vgraph.errors import DataFormatError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))

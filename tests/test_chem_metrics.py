@@ -103,7 +103,6 @@ def test_reference_set_cache_gives_same_numbers():
 
 
 def test_fcd_identical_sets_is_zero():
-    pytest.importorskip("fcd_torch")
     smiles = ["CCO", "c1ccccc1O", "CCN", "CC(=O)O", "CCCC", "c1ccncc1", "OCCO", "CC#N"]
     m = evaluate_molecules(smiles, test=smiles)
     assert m["FCD/Test"] == pytest.approx(0.0, abs=1e-2)
@@ -120,8 +119,14 @@ def test_shipped_reference_stats_are_read_and_equal_computed(tmp_path, monkeypat
     monkeypatch.setattr(mm, "_fcd_precalc", lambda smiles: {k: v.copy() for k, v in fake.items()})
     monkeypatch.setattr(mm, "SHIPPED_STATS", tmp_path / "refstats")
     monkeypatch.setenv("VGRAPH_CACHE", str(tmp_path / "cache"))
-    path = mm.write_shipped_stats(test)
+    path = mm.write_shipped_stats(test, name="Toy")
     assert path.parent == tmp_path / "refstats"
+    # by name, without the reference list (a fresh install without the dataset's files)
+    by_name = ReferenceSet.shipped("toy")
+    np.testing.assert_array_equal(by_name.fcd_stats["mu"], fake["mu"])
+    assert by_name.fps is None and ReferenceSet.shipped("other") is None
+    m = evaluate_molecules(["CCO", "CCN"], reference=by_name, fcd=False)
+    assert m["SNN/Test"] is None and m["logP_wasserstein"] >= 0
     computed = ReferenceSet(test, fcd=True, cache=False)
     # from here on, the slow parts would be different if recomputed: they must be read
     monkeypatch.setattr(mm, "_fcd_precalc", lambda smiles: {"mu": np.zeros(3), "sigma": np.zeros((3, 3))})

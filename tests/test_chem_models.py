@@ -4,11 +4,10 @@ import pytest
 import torch
 from rdkit import Chem
 
-from vgraph.chem import clean_smiles, encode_mols, graph_to_mol, Vocabulary
-from vgraph.chem.generators import (PRETRAINED_QM9, atom_count_histogram, build_generator, load_generator,
-                                    save_generator)
-from vgraph.chem.task import MolGenTask
+from vgraph.chem import atom_count_histogram, clean_smiles, encode_mols, graph_to_mol, Vocabulary
 from vgraph.nn import KLConfig
+from vgraph.tasks.molgen import (PRETRAINED_QM9, MolGenTask, build_generator, load_generator, sample_smiles,
+                                 save_generator)
 
 SMILES = ["CCO", "CC(=O)O", "c1ccccc1", "CC#N", "C1CC1", "OCC(O)CO", "CC(C)N", "C=CC=O", "NC(=O)N",
           "C[N+](=O)[O-]", "c1ccoc1", "CC(F)(F)F", "OC1CCOC1", "CN1C=CN=C1", "CCOC(=O)C", "C#CCO",
@@ -89,7 +88,7 @@ def test_catflow_tiny_training_lowers_loss_and_samples(data):
     for tokens, bonds in model.sample_graphs(30, steps=5, generator=gen, decode="valence"):
         assert _valences_ok(tokens, bonds, data.vocab)
         assert graph_to_mol(tokens, bonds) is not None
-    assert len(model.sample(5, steps=3)) == 5
+    assert len(sample_smiles(model, 5, steps=3)) == 5
 
 
 def test_encode_decode_interpolate(data):
@@ -103,7 +102,7 @@ def test_encode_decode_interpolate(data):
     assert len(path) == 5 and all(Chem.MolFromSmiles(s) is not None for s in path)
     with pytest.raises(ValueError, match="cannot be encoded"):
         model.encode(["CCBr"])  # Br not in this vocabulary
-    assert len(model.sample(20)) == 20
+    assert len(sample_smiles(model, 20)) == 20
 
 
 def test_save_load_round_trip(data, tmp_path):
@@ -111,10 +110,16 @@ def test_save_load_round_trip(data, tmp_path):
         torch.manual_seed(0)
         model = build_generator(kind, data.vocab, data.max_atoms, hidden=16, num_layers=1,
                                 **({"atom_counts": atom_count_histogram(data)} if kind == "catflow" else {}))
-        save_generator(tmp_path / f"{kind}.pt", model, kind, "test", {"command": "x"})
+        save_generator(tmp_path / f"{kind}.pt", model, "test", {"command": "x"})
         loaded, info = load_generator(tmp_path / f"{kind}.pt")
-        assert info["kind"] == kind and info["meta"]["command"] == "x"
+        assert info["kind"] == kind and info["meta"]["command"] == "x" and info["dataset"] == "test"
         for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+            assert torch.equal(a, b), k
+        # the file describes itself: vgraph.load rebuilds the same model with no flags
+        import vgraph
+        plain = vgraph.load(tmp_path / f"{kind}.pt")
+        assert type(plain) is type(model) and plain.vocab.to_dict() == model.vocab.to_dict()
+        for (k, a), (_, b) in zip(model.state_dict().items(), plain.state_dict().items()):
             assert torch.equal(a, b), k
 
 
@@ -122,7 +127,7 @@ def test_pretrained_checkpoint_is_small_and_samples_valid_molecules():
     assert PRETRAINED_QM9.is_file() and PRETRAINED_QM9.stat().st_size < 2_000_000
     model, info = load_generator()
     assert info["kind"] == "molvae" and info["dataset"] == "qm9"
-    smiles = model.sample(100, generator=torch.Generator().manual_seed(0))
+    smiles = sample_smiles(model, 100, generator=torch.Generator().manual_seed(0))
     assert all(Chem.MolFromSmiles(s) is not None for s in smiles)
 
 
@@ -162,22 +167,48 @@ def test_catflow_self_condition_features_by_hand(data):
     assert edge[0, 3:].abs().sum() == 0 and torch.equal(edge[0, :3, :3], pe[0, :3, :3] * (1 - torch.eye(3)).unsqueeze(-1))
 
 
-def test_catflow_checkpoint_from_before_self_conditioning_loads(data, tmp_path):
+def _write_legacy(path, model, kind, drop=()):
+    """A generator file as vgraph wrote it before the hub format (chem.generators.save_generator)."""
     import json
-    from vgraph.train.checkpoint import config_fingerprint, load_checkpoint, save_checkpoint
+    from vgraph.train.checkpoint import config_fingerprint, save_checkpoint
+    config = {k: v for k, v in model.config.items() if k != "max_atoms" and k not in drop}
+    payload = {"kind": kind, "config": json.dumps(config), "max_atoms": model.max_atoms,
+               "vocab": json.dumps(model.vocab.to_dict()), "dataset": "test",
+               "kl": json.dumps(model.variational.config.to_dict()) if hasattr(model, "variational") else "",
+               "meta": json.dumps({"command": "old"}),
+               "model": {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}}
+    save_checkpoint(path, payload, config_fingerprint({"kind": kind}))
+
+
+def test_generator_files_from_before_the_hub_format_load(data, tmp_path):
+    torch.manual_seed(0)
+    vae = build_generator("molvae", data.vocab, data.max_atoms, kl=KLConfig(norm="node", free_bits=0.1),
+                          hidden=16, latent=4, num_layers=1)
+    _write_legacy(tmp_path / "vae.pt", vae, "molvae")
+    loaded, info = load_generator(tmp_path / "vae.pt")
+    assert info == {"kind": "molvae", "dataset": "test", "path": str(tmp_path / "vae.pt"), "meta": {"command": "old"}}
+    assert loaded.variational.config.free_bits == 0.1
+    for k, v in vae.state_dict().items():
+        want = v.half().float() if v.is_floating_point() else v
+        assert torch.equal(loaded.state_dict()[k], want), k
+    # a corrupt file keeps the loader's own message, not a legacy attempt
+    raw = bytearray((tmp_path / "vae.pt").read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (tmp_path / "bad.pt").write_bytes(bytes(raw))
+    from vgraph.errors import CheckpointError
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_generator(tmp_path / "bad.pt")
+
+
+def test_catflow_checkpoint_from_before_self_conditioning_loads(data, tmp_path):
     torch.manual_seed(0)
     model = build_generator("catflow", data.vocab, data.max_atoms, atom_counts=atom_count_histogram(data),
                             hidden=16, num_layers=1, self_cond=False)
-    save_generator(tmp_path / "old.pt", model, "catflow", "test")
-    state = load_checkpoint(tmp_path / "old.pt")
-    config = json.loads(state["config"])
-    del config["self_cond"]  # as written before the option existed
-    state["config"] = json.dumps(config)
-    save_checkpoint(tmp_path / "old.pt", state, config_fingerprint({"kind": "catflow"}))
+    _write_legacy(tmp_path / "old.pt", model, "catflow", drop=("self_cond",))  # before the option existed
     loaded, _ = load_generator(tmp_path / "old.pt")
     assert loaded.self_cond is False
-    assert len(loaded.sample(4, steps=2)) == 4
+    assert len(sample_smiles(loaded, 4, steps=2)) == 4
     # a self-conditioned model samples too (it feeds each step its previous prediction)
     sc = build_generator("catflow", data.vocab, data.max_atoms, atom_counts=atom_count_histogram(data),
                          hidden=16, num_layers=1)
-    assert sc.self_cond and len(sc.sample(4, steps=3)) == 4
+    assert sc.self_cond and len(sample_smiles(sc, 4, steps=3)) == 4

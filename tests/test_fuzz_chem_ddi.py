@@ -70,7 +70,7 @@ def _xfail_if_known(seen: list):
 
 
 def test_read_smiles_file_fuzz():
-    from vgraph.chem.datasets import read_smiles_file
+    from vgraph.data.molecules import read_smiles_file
     seen = []
 
     @FUZZ

@@ -1,15 +1,7 @@
 """Molecule datasets: QM9, MOSES, ZINC250k and a user's SMILES file, featurised once and cached.
 
-Raw files are read from the data root (``--root`` / ``$VGRAPH_DATA`` / repo ``datasets/``)
-in the layout of ``../shared/datasets/molecules``::
-
-    molecules/qm9.csv.gz                      column "smiles", 133,885 rows in GDB-9 order
-    molecules/valid_idx_qm9.json              13,082 1-based test indices (MoFlow/GDSS split)
-    molecules/moses/{train,test,test_scaffolds}.csv.gz   column "SMILES"
-    molecules/250k_rndm_zinc_drugs_clean_3.csv            (chemical_vae file; downloaded if absent)
-    molecules/valid_idx_zinc250k.json         24,887 0-based test indices
-
-A split is encoded to a :class:`MolDataset` (flat arrays: vocabulary indices of atom tokens,
+The raw SMILES come from :mod:`vgraph.data.molecules` (the data-root layout is described
+there). A split is encoded to a :class:`MolDataset` (flat arrays: vocabulary indices of atom tokens,
 Kekulé bonds, per-molecule offsets) and cached under ``$VGRAPH_CACHE/molecules`` keyed by the
 raw files' fingerprint, the split and the vocabulary. Molecules that cannot be used —
 empty lines, unparsable SMILES, several fragments (salts, mixtures), atoms outside the
@@ -17,7 +9,6 @@ vocabulary, too many atoms — are skipped and *counted* in ``MolDataset.skipped
 """
 from __future__ import annotations
 
-import json
 from array import array
 from collections import Counter
 from pathlib import Path
@@ -27,13 +18,11 @@ import torch
 from rdkit import Chem
 
 from vgraph.chem.featurize import atom_token, canonical_smiles, mol_to_graph
-from vgraph.data.download import find_raw_file
+from vgraph.data.molecules import BENCHMARKS, raw_splits, read_smiles_file
 from vgraph.errors import DataFormatError
 from vgraph.ops import concat_ranges
-from vgraph.paths import cache_dir, data_root, fingerprint
+from vgraph.paths import cache_dir, fingerprint
 
-ZINC250K_URL = ("https://raw.githubusercontent.com/aspuru-guzik-group/chemical_vae/master/"
-                "models/zinc/250k_rndm_zinc_drugs_clean_3.csv")
 SKIP_REASONS = ("empty", "unparsable", "multiple_fragments", "out_of_vocabulary", "too_many_atoms")
 #: Elements a vocabulary built from data may contain (charges -1..+1).
 DEFAULT_ELEMENTS = ("C", "N", "O", "F", "P", "S", "Cl", "Br", "I", "B", "Si", "Se")
@@ -77,6 +66,11 @@ class Vocabulary:
 
     def __repr__(self):
         return f"Vocabulary({dict(zip(self.tokens, self.max_valence))})"
+
+
+def as_vocabulary(vocab) -> Vocabulary:
+    """``vocab`` itself, or the :class:`Vocabulary` of its ``to_dict()`` (a saved model's)."""
+    return Vocabulary.from_dict(vocab) if isinstance(vocab, dict) else vocab
 
 
 def _ranges(ptr: np.ndarray, index: np.ndarray):
@@ -305,70 +299,6 @@ def encode_mols(mols, smiles, vocab: Vocabulary, skipped=None) -> MolDataset:
     return MolDataset(kept, atoms, atom_ptr, bonds, bond_ptr, vocab, skipped)
 
 
-# ------------------------------------------------------------------------ raw splits
-def _read_column(path: Path, column: str | None = None) -> list[str]:
-    """One column of a CSV as stripped strings (missing cells -> ""); malformed files raise
-    :class:`DataFormatError` naming the file, never a pandas error."""
-    import pandas as pd
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, index_col=False)
-    except pd.errors.EmptyDataError:
-        raise DataFormatError(f"{path}: the CSV file is empty (expected a 'smiles' column)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
-        raise DataFormatError(f"{path}: cannot be read as CSV ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    if df.shape[1] == 0:
-        raise DataFormatError(f"{path}: the CSV file has no columns")
-    if column is not None and column not in df.columns:
-        raise DataFormatError(f"{path}: no column {column!r} (columns: {list(df.columns)[:5]})")
-    col = column or next((c for c in df.columns if str(c).lower() == "smiles"), df.columns[0])
-    return [str(v).strip() for v in df[col].tolist()]
-
-
-def raw_splits(name: str, root=None) -> tuple[dict, list[Path]]:
-    """``({split: [SMILES]}, [raw files])`` for ``qm9``, ``moses`` or ``zinc250k``."""
-    root = data_root(root)
-    name = name.lower()
-    if name == "qm9":
-        csv = find_raw_file(root, "molecules/qm9.csv.gz", dataset="QM9")
-        idx_file = find_raw_file(root, "molecules/valid_idx_qm9.json", dataset="QM9")
-        smiles = _read_column(csv, "smiles")
-        test_idx = sorted(int(s) - 1 for s in json.loads(idx_file.read_text())["valid_idxs"])  # 1-based
-        test_set = set(test_idx)
-        train = [s for i, s in enumerate(smiles) if i not in test_set]
-        return {"train": train, "test": [smiles[i] for i in test_idx]}, [csv, idx_file]
-    if name == "moses":
-        files = {s: find_raw_file(root, f"molecules/moses/{s}.csv.gz", dataset="MOSES")
-                 for s in ("train", "test", "test_scaffolds")}
-        return {s: _read_column(p, "SMILES") for s, p in files.items()}, list(files.values())
-    if name == "zinc250k":
-        csv = find_raw_file(root, "molecules/250k_rndm_zinc_drugs_clean_3.csv", url=ZINC250K_URL,
-                            dataset="ZINC250k")
-        idx_file = find_raw_file(root, "molecules/valid_idx_zinc250k.json", dataset="ZINC250k")
-        smiles = _read_column(csv, "smiles")
-        test_idx = sorted(json.loads(idx_file.read_text()))  # 0-based
-        test_set = set(test_idx)
-        train = [s for i, s in enumerate(smiles) if i not in test_set]
-        return {"train": train, "test": [smiles[i] for i in test_idx]}, [csv, idx_file]
-    raise ValueError(f"unknown molecule dataset {name!r}; use qm9, moses, zinc250k or a SMILES file path")
-
-
-def read_smiles_file(path) -> list[str]:
-    """Lines of a user's SMILES file (``.smi``/``.txt``: first token per line; ``.csv``: the
-    ``smiles`` column). Empty lines are kept so that they are counted."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"SMILES file {path} does not exist")
-    if path.suffix.lower() in (".csv",) or path.name.lower().endswith(".csv.gz"):
-        return _read_column(path)
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(f"{path}: not a UTF-8 text file (bad byte at offset {exc.start})") from None
-    except OSError as exc:
-        raise DataFormatError(f"{path}: cannot be read ({exc.strerror})") from None
-
-
 def load_molecules(name: str, root=None, max_atoms: int | None = None, vocab: Vocabulary | None = None,
                    test_fraction: float = 0.1, seed: int = 0, verbose: bool = True) -> dict:
     """Encoded splits of a benchmark (``qm9``, ``moses``, ``zinc250k``) or a SMILES file path.
@@ -377,7 +307,7 @@ def load_molecules(name: str, root=None, max_atoms: int | None = None, vocab: Vo
     given). A user's file is split at random into ``train``/``test`` by ``test_fraction``.
     Raises :class:`DataFormatError` if no molecule of the training split can be used.
     """
-    is_file = Path(name).is_file() or name.lower() not in ("qm9", "moses", "zinc250k")
+    is_file = Path(name).is_file() or name.lower() not in BENCHMARKS
     if is_file:
         path = Path(name)
         files = [path]
@@ -425,6 +355,39 @@ def _print_skips(out: dict):
         skipped = {k: v for k, v in ds.skipped.items() if v}
         if skipped:
             print(f"[molecules] {s}: kept {len(ds)}, skipped {skipped}")
+
+
+def atom_count_histogram(dataset: MolDataset) -> np.ndarray:
+    """Counts of molecules per number of atoms (index = atoms): CatFlow draws sizes from it."""
+    return np.bincount(dataset.num_atoms, minlength=dataset.max_atoms + 1)
+
+
+def round_trip_report(smiles) -> dict:
+    """SMILES -> graph -> SMILES over a list, with and without the stored hydrogen counts:
+    the counts, the fractions that come back unchanged and every failure (``bench
+    mol-roundtrip``). Inputs RDKit cannot parse are listed apart, not counted as failures."""
+    import time
+    from vgraph.chem.featurize import round_trip
+    t0 = time.perf_counter()
+    fails = {"with_hs": [], "without_hs": []}
+    unparsable = []
+    for s in smiles:
+        for mode, use_hs in (("with_hs", True), ("without_hs", False)):
+            try:
+                ok, expected, got = round_trip(s, use_hs=use_hs)
+            except ValueError as exc:  # noqa: PERF203
+                ok, expected, got = False, None, str(exc)
+            if expected is None:
+                if mode == "with_hs":
+                    unparsable.append(s)
+                continue
+            if not ok:
+                fails[mode].append({"input": s, "expected": expected, "got": got})
+    n = max(1, len(smiles) - len(unparsable))
+    return {"molecules": len(smiles), "unparsable_input": unparsable,
+            **{f"fraction_{m}": 1 - len(f) / n for m, f in fails.items()},
+            **{f"failures_{m}": f for m, f in fails.items()},
+            "seconds": round(time.perf_counter() - t0, 1)}
 
 
 def reference_smiles(name: str, root=None, splits=("train", "test")) -> dict:

@@ -9,7 +9,8 @@ because the ``molsets`` package breaks on pandas 2:
   (all valid ones if fewer — ``unique@k_count`` says how many were used);
   ``uniqueness``: distinct / valid over all valid samples.
 * ``novelty``: distinct valid canonical SMILES not in ``train`` / distinct valid.
-* ``FCD/Test``: Fréchet ChemNet Distance (fcd-torch, optional) between valid samples and ``test``.
+* ``FCD/Test``: Fréchet ChemNet Distance (fcd-torch, whose wheel ships ChemNet) between valid
+  samples and ``test``.
 * ``SNN/Test``: mean over valid samples of the largest Tanimoto similarity to a ``test``
   molecule (Morgan radius 2, 1024 bits).
 * ``Frag/Test``, ``Scaf/Test``: cosine similarity of BRICS-fragment counts / Bemis–Murcko
@@ -21,8 +22,8 @@ because the ``molsets`` package breaks on pandas 2:
 * ``logP``, ``SA``, ``QED``, ``weight``: the mean over valid samples and, with ``test``, the
   Wasserstein-1 distance between the sample and test distributions (as MOSES reports).
 
-Fractions are in [0, 1]; a metric that cannot be computed (no reference, fcd-torch absent)
-is ``None`` (with a reason under ``notes``).
+Fractions are in [0, 1]; a metric that cannot be computed (no reference) is ``None`` (with a
+reason under ``notes``). FCD asked for without fcd-torch installed is an error, not a note.
 """
 from __future__ import annotations
 
@@ -235,6 +236,21 @@ class ReferenceSet:
         if path is not None:
             self._save(path)
 
+    @classmethod
+    def shipped(cls, name: str) -> "ReferenceSet | None":
+        """The statistics shipped in the package for benchmark ``name``'s test set (ChemNet
+        moments and property arrays), usable without the dataset's files: FCD and the property
+        distances, not SNN/Frag/Scaf (``fps`` is ``None``). ``None`` if nothing is shipped."""
+        key = _shipped_index().get(name.lower())
+        shipped = _shipped_stats(key) if key else None
+        if shipped is None:
+            return None
+        ref = cls.__new__(cls)
+        ref.fps = ref.frags = ref.scafs = None
+        ref.props = {k: shipped[f"prop_{k}"] for k in PROPERTIES}
+        ref.fcd_stats = {"mu": shipped["fcd_mu"], "sigma": shipped["fcd_sigma"]} if "fcd_mu" in shipped else None
+        return ref
+
     def _save(self, path):
         arrays = {"fps": self.fps,
                   "frag_keys": np.array(list(self.frags), dtype=str), "frag_vals": np.array(list(self.frags.values())),
@@ -263,8 +279,16 @@ def _shipped_stats(key: str):
         return {k: d[k].astype(np.float64) for k in d.files}
 
 
-def write_shipped_stats(smiles, directory=None) -> Path:
-    """Write the statistics :func:`_shipped_stats` reads for this reference list."""
+def _shipped_index(directory=None) -> dict:
+    """``{benchmark name: key}`` of the shipped statistics (``index.json`` beside them)."""
+    import json
+    path = Path(directory or SHIPPED_STATS) / "index.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def write_shipped_stats(smiles, directory=None, name: str | None = None) -> Path:
+    """Write the statistics :func:`_shipped_stats` reads for this reference list (and, with
+    ``name``, record it in ``index.json`` for :meth:`ReferenceSet.shipped`)."""
     smiles = list(smiles)
     key = hashlib.sha256("\n".join(smiles).encode()).hexdigest()[:16]
     mols = [m for m in (get_mol(s) for s in smiles) if m is not None]
@@ -278,16 +302,23 @@ def write_shipped_stats(smiles, directory=None) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{key}.npz"
     np.savez_compressed(path, **arrays)
+    if name is not None:
+        import json
+        index = {**_shipped_index(directory), name.lower(): key}
+        (directory / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
     return path
 
 
 @lru_cache(maxsize=1)
 def _fcd_model():
-    """fcd-torch's ChemNet on CPU (loaded once), or ``None`` if the extra is not installed."""
+    """fcd-torch's ChemNet on CPU, built once on first use (its weights ship in the wheel, so
+    this works offline); a clear error if fcd-torch is not installed."""
     try:
         from fcd_torch import FCD
     except ImportError:
-        return None
+        from vgraph.errors import VGraphError
+        raise VGraphError("FCD needs fcd-torch, a dependency of vgraph that is not installed here: "
+                          "`pip install fcd-torch` (or pass --no-fcd)") from None
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -305,10 +336,10 @@ def _fcd_precalc(smiles, chunk: int = FCD_CHUNK):
     length; fcd-torch's own ``precalc`` keeps every activation and its data loader grows
     with the list (MOSES's 176k test SMILES reached 15.5 GB).
     """
-    model = _fcd_model()
     smiles = list(smiles)
-    if model is None or len(smiles) < 2:
+    if len(smiles) < 2:
         return None
+    model = _fcd_model()
     import warnings
     n, shift, total, cross = 0, None, None, None
     with warnings.catch_warnings():
@@ -373,20 +404,22 @@ def evaluate_molecules(generated, train=None, test=None, *, k=(1000, 10000), fcd
     if ref is None and test is not None:
         ref = ReferenceSet(test, fcd=fcd)
     if ref is not None and valid:
-        out["SNN/Test"] = average_agg_tanimoto(ref.fps, fps, agg="max")
-        out["Frag/Test"] = cos_similarity(ref.frags, Counter(f for m in valid for f in fragments(m)))
-        out["Scaf/Test"] = cos_similarity(ref.scafs, Counter(s for s in (scaffold(m) for m in valid) if s))
-        if out["Scaf/Test"] is None:
-            notes.append("Scaf/Test undefined: no scaffold with >= 2 rings in the samples or the reference")
+        if ref.fps is not None:
+            out["SNN/Test"] = average_agg_tanimoto(ref.fps, fps, agg="max")
+            out["Frag/Test"] = cos_similarity(ref.frags, Counter(f for m in valid for f in fragments(m)))
+            out["Scaf/Test"] = cos_similarity(ref.scafs, Counter(s for s in (scaffold(m) for m in valid) if s))
+            if out["Scaf/Test"] is None:
+                notes.append("Scaf/Test undefined: no scaffold with >= 2 rings in the samples or the reference")
+        else:  # statistics only (shipped): no molecules to compare fingerprints with
+            out["SNN/Test"] = out["Frag/Test"] = out["Scaf/Test"] = None
         for name, vals in props.items():
             out[f"{name}_wasserstein"] = float(wasserstein_distance(ref.props[name], vals))
         out["FCD/Test"] = None
         if fcd:
-            if ref.fcd_stats is None:
-                notes.append("FCD not computed: install the optional extra `pip install fcd-torch` "
-                             "(its wheel ships the ChemNet weights)")
-            elif len(canon) < 2:
+            if len(canon) < 2:
                 notes.append("FCD not computed: fewer than 2 valid samples")
+            elif ref.fcd_stats is None:
+                notes.append("FCD not computed: the reference set was built without ChemNet statistics")
             else:
                 out["FCD/Test"] = float(_fcd_model().metric(ref.fcd_stats, _fcd_precalc(canon)))
     out["notes"] = notes
@@ -396,3 +429,9 @@ def evaluate_molecules(generated, train=None, test=None, *, k=(1000, 10000), fcd
 def _canon(smiles):
     mol = get_mol(smiles)
     return Chem.MolToSmiles(mol) if mol is not None else None
+
+
+def require_fcd():
+    """Build ChemNet now, so a missing fcd-torch is one clear error at the start of a job
+    rather than after its training."""
+    _fcd_model()

@@ -24,7 +24,7 @@ order sum against the expected valence of its predicted element, closed-walk cou
 the lowest Laplacian eigenvalues of :math:`P` with the Fiedler vector (connectivity: a
 second eigenvalue near 0 means the predicted molecule falls apart into fragments).
 
-``sample(..., decode="argmax")`` is the plain sampler (validity is what the model learnt);
+``sample_graphs(..., decode="argmax")`` is the plain sampler (validity is what the model learnt);
 ``decode="valence"`` reads the final categorical posterior greedily under valence limits
 (most confident bonds first, skipped if either atom is full) and is reported separately.
 
@@ -101,7 +101,7 @@ class CatFlow(nn.Module):
     """Variational flow matching over atom and bond types (see module docstring).
 
     Args:
-        vocab: a :class:`vgraph.chem.Vocabulary`. max_atoms: largest molecule.
+        vocab: a :class:`vgraph.chem.Vocabulary` (or its ``to_dict()``). max_atoms: largest molecule.
         atom_counts: histogram of atoms per training molecule (index = count) to draw sizes.
         hidden / num_layers: denoiser width and depth. edge_weight: weight of the bond CE.
         self_cond: condition on the previous endpoint prediction and its valence, ring and
@@ -111,7 +111,8 @@ class CatFlow(nn.Module):
     def __init__(self, vocab, max_atoms: int, atom_counts=None, hidden: int = 128, num_layers: int = 4,
                  edge_weight: float = 2.0, self_cond: bool = True):
         super().__init__()
-        self.vocab = vocab
+        from vgraph.chem.datasets import as_vocabulary
+        self.vocab = vocab = as_vocabulary(vocab)
         self.num_tokens, self.max_atoms, self.hidden = len(vocab), int(max_atoms), hidden
         self.edge_weight = edge_weight
         self.self_cond = bool(self_cond)
@@ -292,13 +293,3 @@ class CatFlow(nn.Module):
             i, j = torch.triu(adj[b, :n, :n], 1).nonzero(as_tuple=True)
             out.append((toks, torch.stack([i, j, adj[b, i, j]], 1).numpy()))
         return out
-
-    @torch.no_grad()
-    def sample(self, num_samples: int, steps: int = 50, batch_size: int = 1000,
-               generator: torch.Generator | None = None, decode: str = "argmax",
-               progress: bool = False) -> list[str]:
-        """``num_samples`` SMILES ("" where RDKit rejects the graph; fragments kept as ``a.b``;
-        ``progress``: a bar over batches)."""
-        from vgraph.chem.generators import sample_smiles
-        return sample_smiles(self, lambda b: self.sample_graphs(b, steps, generator, decode),
-                             num_samples, batch_size, progress)

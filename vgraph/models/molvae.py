@@ -78,16 +78,20 @@ class MolVAE(nn.Module):
     """Molecular graph VAE (see module docstring).
 
     Args:
-        vocab: a :class:`vgraph.chem.Vocabulary` (tokens and their maximum valences).
+        vocab: a :class:`vgraph.chem.Vocabulary` (tokens and their maximum valences), or its
+            ``to_dict()`` (how :func:`vgraph.load` rebuilds a saved model).
         max_atoms: largest molecule the decoder builds.
         hidden / latent / num_layers: widths and encoder depth.
-        kl: the :class:`~vgraph.nn.KLConfig` (``norm="node"``: KL per molecule).
+        kl: the :class:`~vgraph.nn.KLConfig` (``norm="node"``: KL per molecule) or its ``to_dict()``.
     """
 
     def __init__(self, vocab, max_atoms: int, hidden: int = 128, latent: int = 32, num_layers: int = 3,
                  kl: KLConfig | None = None):
         super().__init__()
-        self.vocab = vocab
+        from vgraph.chem.datasets import as_vocabulary
+        self.vocab = vocab = as_vocabulary(vocab)
+        if isinstance(kl, dict):
+            kl = KLConfig(**kl)
         self.num_tokens, self.max_atoms, self.hidden, self.latent = len(vocab), int(max_atoms), hidden, latent
         self.config = {"hidden": hidden, "latent": latent, "num_layers": num_layers, "max_atoms": int(max_atoms)}
         self.register_buffer("max_valence", torch.tensor(vocab.max_valence, dtype=torch.long))
@@ -286,16 +290,12 @@ class MolVAE(nn.Module):
         return out
 
     @torch.no_grad()
-    def sample(self, num_samples: int, batch_size: int = 1000, generator: torch.Generator | None = None,
-               temperature: float = 1.0, progress: bool = False) -> list[str]:
-        """``num_samples`` SMILES decoded from ``z ~ N(0, I)`` (``progress``: a bar over batches)."""
-        from vgraph.chem.generators import sample_smiles
-        dev = self.max_valence.device
-
-        def draw(b):
-            z = torch.randn(b, self.latent, generator=generator, device="cpu").to(dev)
-            return self.decode(z, generator=generator, temperature=temperature)
-        return sample_smiles(self, draw, num_samples, batch_size, progress)
+    def sample_graphs(self, num_samples: int, generator: torch.Generator | None = None,
+                      temperature: float = 1.0):
+        """``num_samples`` ``(tokens, bonds)`` graphs decoded from ``z ~ N(0, I)`` (``z`` drawn on
+        the CPU so a seed gives the same molecules on any device)."""
+        z = torch.randn(num_samples, self.latent, generator=generator, device="cpu").to(self.max_valence.device)
+        return self.decode(z, generator=generator, temperature=temperature)
 
     @torch.no_grad()
     def encode(self, smiles) -> torch.Tensor:

@@ -1,8 +1,23 @@
-"""vgraph.tasks — one module per job: the loss for a step and the evaluation dict."""
-from vgraph.tasks.linkpred import LinkPredTask
+"""vgraph.tasks — one module per job behind one protocol (:mod:`vgraph.tasks.base`).
 
-__all__ = ["LinkPredTask"]
+Exports resolve lazily, so ``import vgraph.tasks.linkpred`` does not pull in RDKit or OGB.
+"""
+from __future__ import annotations
 
-from vgraph.tasks.drugbank import DrugBankTask  # noqa: E402
-from vgraph.tasks.ogbl_ddi import OgblDDITask  # noqa: E402
-__all__ += ["DrugBankTask", "OgblDDITask"]
+import importlib
+
+_EXPORTS = {
+    "Task": "base", "check_task": "base",
+    "LinkPredTask": "linkpred",
+    "DrugBankTask": "drugbank",
+    "OgblDDITask": "ogbl_ddi",
+    "MolGenTask": "molgen",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"vgraph.tasks.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'vgraph.tasks' has no attribute {name!r}")
