@@ -9,6 +9,7 @@ run<k>/model.pt (load it with vgraph.load, score pairs with vgraph predict-links
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import torch
 
@@ -81,7 +82,9 @@ def main(argv=None, prog="vgraph linkpred"):
             f"{data.x.size(1)} features; model={args.model} runs={args.runs}; {note}")
         kwargs = {"name": args.model, "in_channels": data.x.size(1), "hidden": args.hidden,
                   "latent": args.latent, "dropout": args.dropout, "kl": kl.to_dict(), "bias": args.bias}
-        transform = {"dataset": args.dataset, "features": args.features or "the dataset's own",
+        named = args.dataset.lower() in registry.names()
+        transform = {"dataset": args.dataset if named else str(Path(args.dataset).resolve()),
+                     "features": str(Path(args.features).resolve()) if args.features else "the dataset's own",
                      "feature_dim": data.x.size(1), "num_nodes": data.num_nodes,
                      "graph": "undirected, self-loops removed; GCN-normalised with self-loops",
                      "node_ids": "node_ids.csv" if node_ids is not None else "0..N-1"}

@@ -266,3 +266,29 @@ def from_networkx_graph(graph, feature_key: str = "x") -> Data:
     else:
         x = torch.eye(len(nodes))
     return Data(x=x, edge_index=symmetrize(ei, len(nodes), "NetworkX graph"), num_nodes=len(nodes))
+
+
+def read_pair_rows(path, is_node=None):
+    """The rows of a node-pair file (``a,b`` per line, like an edge list), each kept in its
+    place so that a bad one can be reported where it stands: ``[(lineno, a, b, raw)]``, where
+    ``a`` or ``b`` is ``None`` when missing (an empty row has both ``None``). Comment lines
+    are left out, and so is a first line of column names: one where neither field is a node
+    (``is_node(token) -> bool``; default: an integer).
+    """
+    is_node = is_node or _is_int
+    path = Path(path)
+    _check_file(path, "pair file")
+    rows = []
+    for lineno, raw in enumerate(_read_text(path, "pair file").splitlines(), 1):
+        if raw.lstrip().startswith("#"):
+            continue
+        fields = [f for f in _split_line(raw)] if raw.strip() else []
+        a = fields[0] if len(fields) > 0 and fields[0] != "" else None
+        b = fields[1] if len(fields) > 1 and fields[1] != "" else None
+        rows.append((lineno, a, b, raw.strip()))
+    while rows and rows[-1][1] is None and rows[-1][2] is None:
+        rows.pop()  # trailing blank lines are no rows
+    if rows and rows[0][1] is not None and rows[0][2] is not None:
+        if not is_node(rows[0][1]) and not is_node(rows[0][2]):
+            rows = rows[1:]
+    return rows
