@@ -28,14 +28,14 @@ def build_parser(prog="vgraph linkpred"):
     p = job_parser(prog, __doc__)
     p.add_argument("--dataset", default="Cora", help="Cora, CiteSeer, PubMed, or an edge-list file")
     p.add_argument("--features", default=None, help="node-feature file for an edge-list dataset")
-    p.add_argument("--model", choices=["gae", "vgae"], default="vgae")
+    p.add_argument("--model", choices=["gae", "vgae"], default="vgae", help="graph autoencoder")
     p.add_argument("--loss", choices=["auto", "dense", "sampled"], default="auto",
                    help="auto: Kipf's dense loss on graphs up to 20,000 nodes, sampled 1:1 above")
-    p.add_argument("--epochs", type=positive_int, default=200)
-    p.add_argument("--lr", type=positive_float, default=0.01)
-    p.add_argument("--hidden", type=positive_int, default=32)
-    p.add_argument("--latent", type=positive_int, default=16)
-    p.add_argument("--dropout", type=dropout_rate, default=0.0)
+    p.add_argument("--epochs", type=positive_int, default=200, help="full-batch training epochs")
+    p.add_argument("--lr", type=positive_float, default=0.01, help="Adam learning rate")
+    p.add_argument("--hidden", type=positive_int, default=32, help="width of the first GCN layer")
+    p.add_argument("--latent", type=positive_int, default=16, help="embedding width")
+    p.add_argument("--dropout", type=dropout_rate, default=0.0, help="dropout on GCN inputs, in [0, 1)")
     p.add_argument("--bias", action="store_true",
                    help="give GCN layers a bias (PyG's default; Kipf's code has none)")
     p.add_argument("--patience", type=positive_int, default=None, help="early stopping on --monitor")
@@ -44,7 +44,8 @@ def build_parser(prog="vgraph linkpred"):
     p.add_argument("--val-ratio", type=open_fraction, default=0.05, help="share of edges for validation")
     p.add_argument("--test-ratio", type=open_fraction, default=0.10, help="share of edges for test")
     p.add_argument("--split-seed", type=int, default=None, help="default: the run's seed")
-    p.add_argument("--reorder", choices=["degree", "rcm"], default=None)
+    p.add_argument("--reorder", choices=["degree", "rcm"], default=None,
+                   help="renumber nodes internally for memory locality (results unchanged)")
     add_kl_args(p)
     add_common_args(p, "runs/linkpred", resume=True, plot=True)
     return p
