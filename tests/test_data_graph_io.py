@@ -139,3 +139,11 @@ def test_sparse_graph_rejects_out_of_range_edge_index():
     with pytest.raises(DataFormatError, match="integer"):
         SparseGraph(torch.tensor([[0.0], [1.0]]), 5)
     assert issubclass(DataFormatError, VGraphError)
+
+
+def test_registry_refuses_a_feature_file_for_a_named_dataset(tmp_path):
+    from vgraph.data import load
+    with pytest.raises(DataFormatError, match="Cora comes with its own features"):
+        load("Cora", features=tmp_path / "x.csv")
+    with pytest.raises(DataFormatError, match="unknown dataset 'Coraa'"):
+        load("Coraa")
