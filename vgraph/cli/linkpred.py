@@ -116,7 +116,8 @@ def main(argv=None, prog="vgraph linkpred"):
                                                       "best_epoch": result["best_epoch"],
                                                       "command": " ".join(sys.argv)})
             return {"metrics": result["best_metrics"], "best_epoch": result["best_epoch"],
-                    "history": result["history"], "epoch_times": result["epoch_times"]}
+                    "history": result["history"], "epoch_times": result["epoch_times"],
+                    "extra": {"split": split.summary()}}
 
         summary = run_seeds(args, one_run, job="linkpred", config=config, say=say, write=info.is_rank0,
                             headline=("test_auc", "test_ap", "val_auc", "val_ap"),

@@ -27,7 +27,14 @@ FIELDS = ["line", "src", "dst", "probability", "known_edge", "status"]
 def load_link_model(checkpoint, dataset=None, root=None, features=None):
     """``(model, info, data)``: the model of ``checkpoint`` and the graph it scores on
     (``dataset``: a name or edge-list path; default the one it was trained on)."""
-    model, info = load_model(checkpoint, with_info=True)
+    try:
+        model, info = load_model(checkpoint, with_info=True)
+    except CheckpointError as exc:
+        sibling = Path(checkpoint).with_name("model.pt")
+        if "not a model file" in str(exc) and sibling.is_file():
+            raise CheckpointError(f"{checkpoint} is a training checkpoint; the model to score "
+                                  f"with is {sibling}") from None
+        raise
     t = info.transform
     name = dataset or t.get("dataset")
     if name is None:
