@@ -187,3 +187,29 @@ def test_cli_help_lists_the_jobs(capsys):
     with pytest.raises(SystemExit) as exc:
         linkpred.main(["--help"])
     assert exc.value.code == 0 and "(default: 200)" in capsys.readouterr().out
+
+
+def test_bad_inputs_are_one_line_exit_1(tmp_path, capsys):
+    edges = two_communities_csv(tmp_path / "g.csv")
+    (tmp_path / "dir").mkdir()
+    rows = tmp_path / "x.csv"
+    rows.write_text("".join("1,0\n" for _ in range(45)))
+    cases = [
+        (["--dataset", str(tmp_path / "dir")], f"error: edge-list file {tmp_path / 'dir'} is a directory, not a file"),
+        (["--dataset", str(tmp_path / "nope.csv")], f"error: edge-list file {tmp_path / 'nope.csv'} does not exist"),
+        (["--dataset", "Coraa"], "error: unknown dataset 'Coraa'"),
+        (["--dataset", str(edges), "--features", str(rows)],
+         f"error: feature file {rows} has 45 rows, but {edges} has 40 nodes (ids 0..39)"),
+    ]
+    for k, (flags, message) in enumerate(cases):
+        code, _, err = run([*flags, "--out", str(tmp_path / f"o{k}"), *TINY], capsys)
+        assert code == 1 and err.count("\n") == 1 and err.startswith(message), err
+
+
+def test_gzipped_edge_list_trains(tmp_path, capsys):
+    import gzip
+    plain = two_communities_csv(tmp_path / "g.csv")
+    gz = tmp_path / "g.csv.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    code, out, err = run(["--dataset", str(gz), "--out", str(tmp_path / "o"), *TINY], capsys)
+    assert code == 0 and "g.csv.gz: 40 nodes" in out, err
