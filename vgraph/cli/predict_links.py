@@ -17,7 +17,7 @@ def build_parser(prog="vgraph predict-links"):
     p.add_argument("--checkpoint", required=True, help="a run's model.pt written by vgraph linkpred")
     p.add_argument("--pairs", required=True, help="CSV/TSV of node pairs to score")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--dataset", default=None, help="graph to embed on (default: the one trained on)")
+    g.add_argument("--dataset", default=None, help="graph to embed on; None: the one the model was trained on")
     g.add_argument("--edges", default=None, help="an edge-list file to embed on instead")
     p.add_argument("--features", default=None, help="node-feature file for --edges")
     p.add_argument("--root", default=None, help="data root (else $VGRAPH_DATA, else datasets/)")
