@@ -81,7 +81,7 @@ def test_edge_list_run_saves_a_model_that_predict_links_uses(tmp_path, capsys):
     scores = tmp_path / "scores.csv"
     predict_links.main(["--checkpoint", str(out / "run0" / "model.pt"), "--pairs", str(pairs),
                         "--out", str(scores)])
-    assert "scored 2 of 5 pairs (3 rows with a problem" in capsys.readouterr().out
+    assert "scored 2 of 5 pairs (3 rows with a problem: see the status column)" in capsys.readouterr().out
     rows = scores.read_text().splitlines()
     assert rows[0] == "line,src,dst,probability,known_edge,status"
     status = [r.rsplit(",", 1)[1] for r in rows[1:]]

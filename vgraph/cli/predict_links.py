@@ -31,6 +31,7 @@ def main(argv=None, prog="vgraph predict-links"):
     res = predict_links(args.checkpoint, args.pairs, args.out, dataset=args.edges or args.dataset,
                         root=args.root, features=args.features)
     print(f"scored {res['scored']} of {res['rows']} pairs"
-          + (f" ({res['bad']} rows with a problem: see their status)" if res["bad"] else "")
+          + (f" ({res['bad']} row{'s' if res['bad'] > 1 else ''} with a problem: see the status column)"
+             if res["bad"] else "")
           + f" -> {res['out']}")
     return res
