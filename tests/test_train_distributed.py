@@ -33,7 +33,7 @@ def tiny_graph(num_nodes: int = 80, seed: int = 0):
 def train(out_dir, task_kind: str = "sharded", epochs: int = EPOCHS, model_name: str = "vgae"):
     """Train on the tiny graph in this process (any world size); return (result, model)."""
     from vgraph.data import random_link_split
-    from vgraph.data.sampling import MiniBatchLinkPredTask, ShardedLinkPredTask
+    from vgraph.tasks.linkpred import MiniBatchLinkPredTask, ShardedLinkPredTask
     from vgraph.models.factory import build_autoencoder
     from vgraph.train import Trainer, seed_everything
 

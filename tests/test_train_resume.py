@@ -59,7 +59,7 @@ class _Slow:
 
 def build(kind: str, out_dir, resume=False, sleep=0.0, epochs=EPOCHS, **trainer_kwargs):
     from vgraph.data import random_link_split
-    from vgraph.data.sampling import MiniBatchLinkPredTask
+    from vgraph.tasks.linkpred import MiniBatchLinkPredTask
     from vgraph.models.factory import build_autoencoder
     from vgraph.tasks import LinkPredTask
     from vgraph.train import Trainer, seed_everything

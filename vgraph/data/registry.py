@@ -47,5 +47,11 @@ def load(name: str, root=None, **options):
                               f"or give the path of an edge-list file")
     module, function, canonical = _REGISTRY[key]
     loader = getattr(importlib.import_module(f"vgraph.data.{module}"), function)
+    import inspect
+    unknown = [k for k in options if k not in inspect.signature(loader).parameters]
+    if unknown:
+        what = ("comes with its own features (a feature file is for an edge list)"
+                if unknown == ["features"] else f"takes no option {', '.join(unknown)}")
+        raise DataFormatError(f"{canonical or name} {what}")
     args = (canonical,) if canonical is not None else ()
     return loader(*args, root, **options)

@@ -1,24 +1,10 @@
-"""Sharded and mini-batch link prediction: for many ranks and for graphs too large for full batch.
+"""Samplers for sharded and mini-batch link prediction: pure functions of their inputs.
 
-Two tasks with the :class:`vgraph.train.Trainer` protocol, both with PyG-style roles
-(message-passing graph apart from supervision pairs, see :class:`~vgraph.data.LinkSplit`):
-
-* :class:`ShardedLinkPredTask` — full-batch encoder, the sampled 1:1 loss, each rank a shard
-  of the supervision edges and of the epoch's negatives. Negatives are drawn once per
-  epoch for the whole world from a generator every rank seeds alike, then sharded, so a
-  run on ``W`` ranks computes the same gradient as one process (exactly the same set of
-  pairs when the number of training edges divides by ``W``; otherwise it is padded by
-  repeating the first edges, as ``torch.utils.data.DistributedSampler`` does).
-* :class:`MiniBatchLinkPredTask` — neighbour-sampled mini-batches (GraphSAGE / PyG
-  ``LinkNeighborLoader`` semantics): each batch of supervision pairs plus fresh negatives
-  pulls a ``len(num_neighbors)``-hop sampled subgraph around its endpoints, and the model's
-  own encoder (vgraph's SpMM kernels) runs on that subgraph only, so memory is bounded by
-  the batch, not the graph. Evaluation is the same as full batch: embeddings of the whole
-  graph in eval mode (no gradients, so it fits where training would not), AUC/AP on the
-  held-out pairs.
-
-Every random choice is a pure function of ``(seed, epoch, batch)``, so a run resumed from
-a mid-epoch checkpoint continues bit-identically, and ranks never need to exchange samples.
+Every random choice is a pure function of ``(seed, epoch, batch)`` (:func:`derive_seed`),
+so a run resumed from a mid-epoch checkpoint continues bit-identically and ranks never need
+to exchange samples. Rank and world size are always given by the caller; the tasks that use
+these samplers (:class:`vgraph.tasks.linkpred.ShardedLinkPredTask`,
+:class:`~vgraph.tasks.linkpred.MiniBatchLinkPredTask`) live in :mod:`vgraph.tasks`.
 
 PyG's ``LinkNeighborLoader``/``ClusterLoader`` need ``pyg-lib`` or ``torch-sparse`` (not on
 PyPI for every torch build); :func:`sample_neighbors` is a pure-torch equivalent on
@@ -30,9 +16,7 @@ import math
 
 import torch
 
-from vgraph.data.split import LinkSplit, sample_negatives
 from vgraph.ops import SparseGraph
-from vgraph.tasks.linkpred import FullGraphLinkEval
 
 _MIX = 0x9E3779B97F4A7C15
 
@@ -48,16 +32,14 @@ def derive_seed(*parts: int) -> int:
     return h & 0x7FFFFFFFFFFFFFFF
 
 
-def _generator(*parts: int) -> torch.Generator:
+def seeded_generator(*parts: int) -> torch.Generator:
+    """A CPU generator seeded with :func:`derive_seed` of ``parts``."""
     return torch.Generator().manual_seed(derive_seed(*parts))
 
 
-def _world(rank, world_size):
-    if rank is None or world_size is None:
-        from vgraph.train.distributed import get_rank, get_world_size
-        rank = get_rank() if rank is None else rank
-        world_size = get_world_size() if world_size is None else world_size
-    if not 0 <= rank < world_size:
+def check_rank(rank: int, world_size: int) -> tuple[int, int]:
+    """``(rank, world_size)`` as ints, or a ``ValueError`` if ``rank`` is not in ``[0, world_size)``."""
+    if not 0 <= int(rank) < int(world_size):
         raise ValueError(f"rank {rank} is not in [0, {world_size})")
     return int(rank), int(world_size)
 
@@ -131,142 +113,3 @@ def sample_subgraph(graph: SparseGraph, seeds: torch.Tensor, num_neighbors, gene
     keys = torch.unique(to_local[dst] * m + to_local[src])
     edge_index = torch.stack([keys % m, keys // m])
     return nodes, edge_index, to_local[seeds]
-
-
-def _features(x):
-    from vgraph.tasks.linkpred import sparse_features
-    return sparse_features(x.float())
-
-
-def _evaluate(model, z, split: LinkSplit, which) -> dict:
-    from vgraph.tasks.linkpred import evaluate_link_roles
-    return evaluate_link_roles(model, z, split, which)
-
-
-class ShardedLinkPredTask(FullGraphLinkEval):
-    """Full-batch link prediction (sampled 1:1 loss) with supervision sharded over ranks.
-
-    Args:
-        split: the :class:`~vgraph.data.LinkSplit`. x: node features ``[N, F]``.
-        seed: seeds the epoch negatives (the same on every rank).
-        rank, world_size: default from the initialised process group (0 and 1 without one).
-
-    With ``world_size=1`` this is :class:`vgraph.tasks.LinkPredTask` with ``loss="sampled"``
-    and the same seed, pair for pair.
-    """
-
-    def __init__(self, split: LinkSplit, x: torch.Tensor, seed: int = 0, rank: int | None = None,
-                 world_size: int | None = None):
-        self.split = self.pairs = split
-        self.rank, self.world_size = _world(rank, world_size)
-        self.graph = SparseGraph(split.mp_edge_index, split.num_nodes)
-        self.graph.gcn_norm()
-        self.x = _features(x)
-        self.generator = torch.Generator().manual_seed(seed)
-        p = split.train_pos.size(1)
-        self.num_global = math.ceil(p / self.world_size) * self.world_size
-        self.shard = shard_indices(p, self.rank, self.world_size)
-        self.train_pos = split.train_pos[:, self.shard]
-
-    def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
-
-    def load_state_dict(self, state: dict):
-        self.generator.set_state(state["generator"])
-
-    def epoch_negatives(self) -> torch.Tensor:
-        """This rank's shard of the epoch's negatives (every rank draws the whole set)."""
-        neg = sample_negatives(self.split.num_nodes, self.num_global, self.split.positive_keys,
-                               self.generator)
-        return neg[:, self.rank::self.world_size]
-
-    def training_loss(self, model, epoch: int) -> torch.Tensor:
-        z = model.encode(self.x, self.graph)
-        return model.loss(z, pos_pairs=self.train_pos, neg_pairs=self.epoch_negatives(), epoch=epoch)
-
-
-class MiniBatchLinkPredTask:
-    """Neighbour-sampled mini-batch link prediction for graphs too large for full batch.
-
-    Each epoch shuffles the training edges (``seed``, ``epoch``), pads them to whole
-    global steps of ``world_size`` batches, and gives rank ``r`` batch ``r`` of each step.
-    A batch's negatives (as many as its positives, never a positive of any split) and its
-    neighbour samples come from a generator seeded by ``(seed, epoch, batch)``.
-
-    Args:
-        split: the :class:`~vgraph.data.LinkSplit`. x: node features ``[N, F]`` (dense).
-        num_neighbors: neighbours sampled per node at each hop (``-1``: all), one entry
-            per encoder layer, e.g. ``(10, 10)`` for a 2-layer GCN.
-        batch_size: positive pairs per batch (per rank).
-        seed: the task's seed. rank, world_size: default from the process group.
-        eval_device: where full-graph evaluation runs (default: the features' device).
-    """
-
-    def __init__(self, split: LinkSplit, x: torch.Tensor, num_neighbors=(10, 10),
-                 batch_size: int = 1024, seed: int = 0, rank: int | None = None,
-                 world_size: int | None = None, device=None):
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-        self.split, self.num_neighbors = split, tuple(int(k) for k in num_neighbors)
-        self.batch_size, self.seed = int(batch_size), int(seed)
-        self.rank, self.world_size = _world(rank, world_size)
-        self.graph = SparseGraph(split.mp_edge_index, split.num_nodes)
-        self.x = x.float()
-        self.device = torch.device(device) if device is not None else self.x.device
-        self._relabel = None
-        p = split.train_pos.size(1)
-        per_step = self.batch_size * self.world_size
-        self.steps_per_epoch = max(1, math.ceil(p / per_step))
-
-    # the sampler is counter-based: nothing to save beyond (epoch, step), which the trainer keeps
-    def state_dict(self) -> dict:
-        return {"seed": self.seed}
-
-    def load_state_dict(self, state: dict):
-        self.seed = int(state["seed"])
-
-    def __len__(self) -> int:
-        return self.steps_per_epoch
-
-    def training_batches(self, epoch: int, start: int = 0):
-        """Yield this rank's batches of ``epoch`` from global step ``start`` on."""
-        p = self.split.train_pos.size(1)
-        order = torch.randperm(p, generator=_generator(self.seed, epoch))
-        total = self.steps_per_epoch * self.batch_size * self.world_size
-        if total > p:
-            order = torch.cat([order.repeat(total // p), order[: total % p]])
-        for step in range(start, self.steps_per_epoch):
-            b = step * self.world_size + self.rank  # global batch number
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            yield self.make_batch(self.split.train_pos[:, idx], _generator(self.seed, epoch, b))
-
-    def make_batch(self, pos: torch.Tensor, generator: torch.Generator) -> dict:
-        """Negatives and the sampled subgraph for the positive pairs ``pos`` (global ids)."""
-        neg = sample_negatives(self.split.num_nodes, pos.size(1), self.split.positive_keys, generator)
-        pairs = torch.cat([pos, neg], 1)
-        if self._relabel is None:
-            self._relabel = torch.empty(self.split.num_nodes, dtype=torch.long)
-        nodes, edge_index, local = sample_subgraph(self.graph, pairs.reshape(-1), self.num_neighbors,
-                                                   generator, self._relabel)
-        local = local.view(2, -1)
-        return {"nodes": nodes, "edge_index": edge_index, "pos": local[:, :pos.size(1)],
-                "neg": local[:, pos.size(1):]}
-
-    def batch_loss(self, model, batch: dict, epoch: int) -> torch.Tensor:
-        nodes = batch["nodes"]
-        sub = SparseGraph(batch["edge_index"].to(self.device), nodes.numel(), _validated=True)
-        x = self.x[nodes.to(self.x.device)].to(self.device)
-        z = model.encode(x, sub)
-        return model.loss(z, pos_pairs=batch["pos"].to(self.device),
-                          neg_pairs=batch["neg"].to(self.device), epoch=epoch)
-
-    @torch.no_grad()
-    def embed(self, model) -> torch.Tensor:
-        """Full-graph embeddings in eval mode (no autograd graph is kept)."""
-        model.eval()
-        graph = self.graph if self.device == self.graph.device else self.graph.to(self.device)
-        return model.encode(self.x.to(self.device), graph)
-
-    @torch.no_grad()
-    def evaluate(self, model, which=("val", "test")) -> dict:
-        return _evaluate(model, self.embed(model), self.split, which)

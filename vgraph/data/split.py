@@ -110,6 +110,9 @@ def random_link_split(edge_index: torch.Tensor, num_nodes: int, val_ratio: float
     keys = keys[torch.randperm(keys.numel(), generator=gen)]
     n_test, n_val = int(keys.numel() * test_ratio), int(keys.numel() * val_ratio)
     test_k, val_k, train_k = keys[:n_test], keys[n_test:n_test + n_val], keys[n_test + n_val:]
+    if train_k.numel() == 0:
+        raise DataFormatError(f"val_ratio {val_ratio} + test_ratio {test_ratio} leave no training "
+                              f"edges out of {keys.numel()}")
     to_pairs = lambda k: torch.stack([k // num_nodes, k % num_nodes])  # noqa: E731
     positive_keys = torch.sort(keys)[0]
     negs = sample_negatives(num_nodes, n_val + n_test, positive_keys, gen, unique=True)

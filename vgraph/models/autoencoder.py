@@ -9,6 +9,7 @@ from vgraph.nn.decoders import InnerProductDecoder
 from vgraph.nn.losses import dense_bce_loss
 from vgraph.nn.variational import VariationalLayer, KLConfig
 from vgraph.ops import SparseGraph
+from vgraph.ops.convert import GraphCache
 
 EPS = 1e-15
 
@@ -36,20 +37,35 @@ class GAE(nn.Module):
     """Graph autoencoder: ``encoder(x, graph) -> z``, decoder scores pairs.
 
     Methods follow PyG's ``GAE``: :meth:`encode`, :meth:`decode`, :meth:`decode_all`,
-    :meth:`loss` (reconstruction, plus KL for :class:`VGAE`).
+    :meth:`loss` (reconstruction, plus KL for :class:`VGAE`). ``graph`` may be a
+    :class:`~vgraph.ops.SparseGraph`, a PyG ``edge_index`` or a PyG ``Data``; the last two
+    are converted once and cached while the same tensor is passed again.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module | None = None):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder if decoder is not None else InnerProductDecoder()
+        self._graphs = GraphCache()
+
+    def _graph(self, x, graph) -> SparseGraph:
+        num_nodes = x.shape[0] if hasattr(x, "shape") else None
+        return self._graphs(graph, num_nodes)
+
+    def forward(self, x, graph=None) -> torch.Tensor:
+        """``z`` for ``(x, graph)`` or for a PyG ``Data`` with ``x`` and ``edge_index``."""
+        if graph is None:
+            if not hasattr(x, "edge_index"):
+                raise TypeError("forward(x, graph) needs a graph, or a PyG Data as its only argument")
+            x, graph = x.x, x
+        return self.encode(x, graph)
 
     @property
     def out_channels(self) -> int:
         return self.encoder.out_channels
 
-    def encode(self, x, graph: SparseGraph) -> torch.Tensor:
-        return self.encoder(x, graph)
+    def encode(self, x, graph) -> torch.Tensor:
+        return self.encoder(x, self._graph(x, graph))
 
     def decode(self, z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
         """Logits of the given ``[2, P]`` pairs."""
@@ -95,8 +111,8 @@ class VGAE(GAE):
         self.variational = VariationalLayer(kl)
         self._mu = self._logstd = None
 
-    def encode(self, x, graph: SparseGraph) -> torch.Tensor:
-        mu, logstd = self.encoder(x, graph)
+    def encode(self, x, graph) -> torch.Tensor:
+        mu, logstd = self.encoder(x, self._graph(x, graph))
         self._mu, self._logstd = mu, logstd
         return self.variational(mu, logstd)
 

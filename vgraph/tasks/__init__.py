@@ -8,7 +8,7 @@ import importlib
 
 _EXPORTS = {
     "Task": "base", "check_task": "base",
-    "LinkPredTask": "linkpred",
+    "LinkPredTask": "linkpred", "ShardedLinkPredTask": "linkpred", "MiniBatchLinkPredTask": "linkpred",
     "DrugBankTask": "drugbank",
     "OgblDDITask": "ogbl_ddi",
     "MolGenTask": "molgen",

@@ -13,7 +13,7 @@ A script becomes distributed with a few lines::
 ``gloo`` is used on CPU and ``nccl`` on GPU. Every rank builds the same data and model from
 the same seed; DDP broadcasts rank 0's parameters at wrap time and averages gradients
 every step, so all ranks hold identical weights. A task that shards its supervision edges
-by ``(rank, world_size)`` (see :mod:`vgraph.data.sampling`) gives each rank a different
+by ``(rank, world_size)`` (see :mod:`vgraph.tasks.linkpred`) gives each rank a different
 part of every epoch. See ``docs/distributed.md``.
 """
 from __future__ import annotations
