@@ -8,7 +8,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parent.parent / "vgraph"
 SCRIPTS = PKG.parent / "scripts"
 
-BASE = {"errors", "paths", "_version"}
+BASE = {"errors", "paths", "__version__"}  # vgraph.__version__ is a root attribute
 # what each layer may import (besides BASE and itself)
 ALLOWED = {
     "ops": set(),
