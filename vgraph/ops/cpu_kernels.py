@@ -36,9 +36,14 @@ MIN_CHUNK_NNZ = 2048  # below this per chunk a task costs more to start than it 
 
 
 def _configure_cache():
+    """Point numba's cache at ``$VGRAPH_CACHE/numba`` unless the user chose a folder."""
     if "NUMBA_CACHE_DIR" not in os.environ:
         from vgraph.paths import cache_dir
         os.environ["NUMBA_CACHE_DIR"] = str(cache_dir("numba"))
+    import numba
+    # numba reads the variable when first imported; if someone imported it earlier, its
+    # config still says "next to the source" (the package), so set the value it uses
+    numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
 
 
 def available() -> bool:
