@@ -19,6 +19,7 @@ forcing a path that cannot run raises instead of silently falling back.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -36,9 +37,25 @@ BACKENDS = PATHS + ("torch",)
 PROBE_VERSION = 1
 
 _PROFILE: dict | None = None
+_OVERRIDE: str | None = None
+
+
+@contextlib.contextmanager
+def force(path: str | None):
+    """Run the block with ``path`` forced, as ``VGRAPH_BACKEND`` would (``None``: the rule)."""
+    global _OVERRIDE
+    if path is not None and path not in BACKENDS + ("auto",):
+        raise ValueError(f"backend must be one of {BACKENDS}, got {path!r}")
+    before, _OVERRIDE = _OVERRIDE, path
+    try:
+        yield
+    finally:
+        _OVERRIDE = before
 
 
 def _forced() -> str | None:
+    if _OVERRIDE is not None:
+        return None if _OVERRIDE == "auto" else ("mkl" if _OVERRIDE == "torch" else _OVERRIDE)
     forced = os.environ.get("VGRAPH_BACKEND") or None
     if forced is not None and forced not in BACKENDS:
         raise ValueError(f"VGRAPH_BACKEND must be one of {BACKENDS}, got {forced!r}")
@@ -131,31 +148,46 @@ def _check_forced(path: str, device, dtype):
 
 
 # ---------------------------------------------------------------------- the probe
-def _cpu_key() -> str:
-    model, flags = platform.machine(), ""
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else the machine type."""
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith("model name") and model == platform.machine():
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    have = set(line.split(":", 1)[1].split())
-                    flags = "+".join(f for f in ("avx2", "avx512f", "amx_tile") if f in have)
-                    break
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.machine()
+
+
+def _cpu_flags() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    return "+".join(f for f in ("avx2", "avx512f", "amx_tile") if f in have)
+    except OSError:
+        pass
+    return ""
+
+
+def _cpu_key() -> str:
     import numba
-    return (f"v{PROBE_VERSION} {model} [{flags}] threads={torch.get_num_threads()} "
+    return (f"v{PROBE_VERSION} {cpu_name()} [{_cpu_flags()}] threads={torch.get_num_threads()} "
             f"torch={torch.__version__} numba={numba.__version__}")
 
 
-def _best(fn, repeats: int = 5) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+def _best(fns, repeats: int = 7) -> list[float]:
+    """Fastest of ``repeats`` runs of each function, taken in alternation (the same load)."""
+    for fn in fns:
         fn()
-        best = min(best, time.perf_counter() - t0)
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
     return best
 
 
@@ -170,10 +202,9 @@ def measure_profile() -> dict:
     g = torch.Generator().manual_seed(0)
     n, f, per_row = 1024, 128, 64
     a, x = torch.randn(n, n, generator=g), torch.randn(n, f, generator=g)
-    gemm_s = _best(lambda: torch.mm(a, x))
     cols = torch.randint(0, n, (n * per_row,), generator=g).view(n, per_row).sort(1).values.reshape(-1)
     mat = SparseMatrix(torch.arange(0, n * per_row + 1, per_row), cols, torch.rand(n * per_row, generator=g), n, n)
-    spmm_s = _best(lambda: cpu_kernels.csr_spmm(mat, x))
+    gemm_s, spmm_s = _best([lambda: torch.mm(a, x), lambda: cpu_kernels.csr_spmm(mat, x)])
     gemm_rate = 2 * n * n * f / gemm_s  # flop/s
     spmm_rate = n * per_row * f / spmm_s  # non-zero x column products / s
     return {"gemm_gflops": round(gemm_rate / 1e9, 2), "spmm_gnzf": round(spmm_rate / 1e9, 3),
