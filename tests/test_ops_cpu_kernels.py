@@ -102,16 +102,20 @@ def test_rule_table(monkeypatch):
     monkeypatch.delenv("VGRAPH_BACKEND", raising=False)
     monkeypatch.setattr(backend, "cpu_profile", lambda refresh=False: {"dense_density": 0.1})
     cpu = torch.device("cpu")
-    dense_graph, sparse_graph = _mat(1000, 1000, 150_000), _mat(1000, 1000, 50_000)
-    assert backend.spmm_path(dense_graph, 256, cpu) == "dense"
-    assert backend.spmm_path(dense_graph, 16, cpu) == "numba"  # too narrow for a GEMM
-    assert backend.spmm_path(sparse_graph, 256, cpu) == "numba"
-    assert backend.spmm_path(sparse_graph, 64, cpu, torch.float16) == "mkl"
+    dense_graph = lambda: _mat(1000, 1000, 150_000)  # noqa: E731  (fresh: decisions are memoised)
+    sparse_graph = lambda: _mat(1000, 1000, 50_000)  # noqa: E731
+    assert backend.spmm_path(dense_graph(), 256, cpu) == "dense"
+    assert backend.spmm_path(dense_graph(), 16, cpu) == "numba"  # too narrow for a GEMM
+    assert backend.spmm_path(sparse_graph(), 256, cpu) == "numba"
+    assert backend.spmm_path(sparse_graph(), 64, cpu, torch.float16) == "mkl"
     monkeypatch.setattr(backend, "DENSE_MAX_BYTES", 1000 * 1000 * 4 - 1)
-    assert backend.spmm_path(dense_graph, 256, cpu) == "numba"  # would not fit the cap
+    assert backend.spmm_path(dense_graph(), 256, cpu) == "numba"  # would not fit the cap
     monkeypatch.setattr(backend, "_numba_available", lambda: False)
-    assert backend.spmm_path(sparse_graph, backend.NATIVE_MIN_F, cpu) == "native"
-    assert backend.spmm_path(sparse_graph, 64, cpu) == "mkl"
+    assert backend.spmm_path(sparse_graph(), backend.NATIVE_MIN_F, cpu) == "native"
+    assert backend.spmm_path(sparse_graph(), 64, cpu) == "mkl"
+    mat = sparse_graph()
+    backend.spmm_path(mat, 64, cpu)
+    assert mat._paths == {(64, torch.float32, "cpu", torch.get_num_threads()): "mkl"}
 
 
 def test_forced_backend(monkeypatch):
@@ -139,7 +143,7 @@ def test_dense_path_shares_one_matrix_with_its_transpose(monkeypatch):
 
 def test_probe_is_cached_under_vgraph_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("VGRAPH_CACHE", str(tmp_path))
-    monkeypatch.setattr(backend, "_PROFILE", None)
+    monkeypatch.setattr(backend, "_PROFILES", {})
     calls = []
     real = backend.measure_profile
     monkeypatch.setattr(backend, "measure_profile", lambda: calls.append(1) or real())
@@ -147,7 +151,7 @@ def test_probe_is_cached_under_vgraph_cache(tmp_path, monkeypatch):
     assert 0 < prof["dense_density"] <= 1 and prof["gemm_gflops"] > 0 and prof["spmm_gnzf"] > 0
     stored = json.loads((tmp_path / "ops" / "cpu_probe.json").read_text())
     assert prof["key"] in stored and f"threads={torch.get_num_threads()}" in prof["key"]
-    monkeypatch.setattr(backend, "_PROFILE", None)  # a new process: reads the file
+    monkeypatch.setattr(backend, "_PROFILES", {})  # a new process: reads the file
     assert backend.cpu_profile()["dense_density"] == prof["dense_density"] and len(calls) == 1
 
 

@@ -20,6 +20,7 @@ forcing a path that cannot run raises instead of silently falling back.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -36,7 +37,7 @@ PATHS = ("numba", "mkl", "native", "dense", "triton")
 BACKENDS = PATHS + ("torch",)
 PROBE_VERSION = 1
 
-_PROFILE: dict | None = None
+_PROFILES: dict = {}  # torch thread count -> probe of this process
 _OVERRIDE: str | None = None
 
 
@@ -72,7 +73,7 @@ def _triton_available(device: torch.device | None = None) -> bool:
 
 def _numba_available() -> bool:
     from vgraph.ops import cpu_kernels
-    return cpu_kernels.available()
+    return cpu_kernels.available()  # tries the import once, then remembers
 
 
 def choose(device: torch.device, num_features: int) -> str:
@@ -126,6 +127,14 @@ def spmm_path(mat, num_features: int, device: torch.device, dtype=torch.float32)
     if forced is not None:
         _check_forced(forced, device, dtype)
         return forced
+    memo = mat.__dict__.setdefault("_paths", {})  # the rule is pure: decide once per matrix
+    key = (int(num_features), dtype, device.type, torch.get_num_threads())
+    if key not in memo:
+        memo[key] = _decide(mat, int(num_features), device, dtype)
+    return memo[key]
+
+
+def _decide(mat, num_features: int, device, dtype) -> str:
     rows, cols = mat.shape
     nnz = int(mat.indices.numel())
     ctx = {"rows": rows, "nnz": nnz, "F": int(num_features), "device": device, "dtype": dtype,
@@ -148,6 +157,7 @@ def _check_forced(path: str, device, dtype):
 
 
 # ---------------------------------------------------------------------- the probe
+@functools.lru_cache(maxsize=1)
 def cpu_name() -> str:
     """The CPU's model name (``/proc/cpuinfo``), else the machine type."""
     try:
@@ -160,6 +170,7 @@ def cpu_name() -> str:
     return platform.machine()
 
 
+@functools.lru_cache(maxsize=1)
 def _cpu_flags() -> str:
     try:
         with open("/proc/cpuinfo") as fh:
@@ -213,10 +224,10 @@ def measure_profile() -> dict:
 
 def cpu_profile(refresh: bool = False) -> dict:
     """The probe for this CPU and thread count: measured once, then read from the cache."""
-    global _PROFILE
+    threads = torch.get_num_threads()
+    if threads in _PROFILES and not refresh:
+        return _PROFILES[threads]
     key = _cpu_key()
-    if _PROFILE is not None and _PROFILE.get("key") == key and not refresh:
-        return _PROFILE
     from vgraph.paths import cache_dir
     path = cache_dir("ops") / "cpu_probe.json"
     table = {}
@@ -229,8 +240,8 @@ def cpu_profile(refresh: bool = False) -> dict:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(table, indent=1))
         os.replace(tmp, path)
-    _PROFILE = dict(table[key], key=key)
-    return _PROFILE
+    _PROFILES[threads] = dict(table[key], key=key)
+    return _PROFILES[threads]
 
 
 # -------------------------------------------------------------------- the kernels
