@@ -231,3 +231,17 @@ def test_segment_numba_mean_matches_torch(monkeypatch):
     ref = segment_csr(src, indptr, "mean")
     assert out.shape == (5, 3, 2)
     torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
+
+
+def test_kernels_run_from_several_python_threads_at_once():
+    """numba's workqueue pool (idle threads sleep) is entered by one caller at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+    ei, n = hub_graph(n=400, hub_edges=4000, other=20_000)
+    a = SparseGraph(ei, n).gcn_norm()
+    xs = [torch.randn(n, 16, generator=torch.Generator().manual_seed(i)) for i in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda x: cpu_kernels.csr_spmm(a, x), xs))
+    for x, out in zip(xs, outs):
+        torch.testing.assert_close(out, a.to_dense() @ x, atol=1e-4, rtol=1e-4)
+    if "NUMBA_THREADING_LAYER" not in os.environ or os.environ["NUMBA_THREADING_LAYER"] == "workqueue":
+        assert cpu_kernels.kernels().numba.threading_layer() == "workqueue"

@@ -41,7 +41,7 @@ def load_graph(name: str, args):
         ei = torch.from_numpy(np.ascontiguousarray(e)).long()
         n, note = int(ei.max()) + 1, None
         if args.smoke:  # plumbing only: the same nodes, a slice of the edges
-            ei, note = ei[:, :50_000], "--smoke: ogbl-ddi cut to its first 50,000 edges"
+            ei, note = ei[:, :20_000], "--smoke: ogbl-ddi cut to its first 20,000 edges"
         return torch.cat([ei, ei.flip(0)], 1), n, note
     from vgraph.ops.bench import powerlaw_graph
     ei, n = powerlaw_graph(args.synth_nodes, args.synth_edges)
@@ -157,7 +157,7 @@ def main(argv=None, prog="vgraph bench kernels"):
     quick = {"cora": [64], "ddi": [256], "powerlaw": [64]}
     if args.quick or args.smoke:
         args.graphs, args.gcn, args.pairs, args.warmup = list(quick), False, False, 1
-        args.synth_nodes, args.synth_edges = (200_000, 2_000_000) if args.quick else (20_000, 200_000)
+        args.synth_nodes, args.synth_edges = (200_000, 2_000_000) if args.quick else (5_000, 50_000)
         args.repeats = 1 if args.smoke else min(args.repeats, 7)
         args.case_budget, args.pyg_max_message_gb = min(args.case_budget, 10.0), 0.6
         if args.smoke:

@@ -5,7 +5,9 @@ cache at ``$VGRAPH_CACHE/numba`` (the package folder may be read-only, and the d
 never written). numba ships as a wheel, so no compiler is needed on the user's machine;
 the first call in a fresh cache compiles for a few seconds, later processes load the cache.
 
-Kernels (all accumulate in fp32 or wider, write each output row once, no atomics):
+Threads: numba's ``workqueue`` pool sized to ``torch.get_num_threads()`` (see
+:func:`_configure` for why not OpenMP). Kernels (all accumulate in fp32 or wider, write
+each output row once, no atomics):
 
 * ``spmm``: ``Y = A @ X`` for CSR ``A``. The non-zeros are cut into chunks of about equal
   size (:func:`row_plan`), one per task of a ``prange``; chunk boundaries sit on row starts
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 
 _LOCK = threading.Lock()
+_CALL_LOCK = threading.Lock()  # one kernel at a time (numba's workqueue pool is not re-entrant)
 _KERNELS = None
 _IMPORT_ERROR: Exception | None = None
 
@@ -35,15 +38,26 @@ CHUNKS_PER_THREAD = 4  # more chunks than threads: balances rows of unequal cost
 MIN_CHUNK_NNZ = 2048  # below this per chunk a task costs more to start than it computes
 
 
-def _configure_cache():
-    """Point numba's cache at ``$VGRAPH_CACHE/numba`` unless the user chose a folder."""
+def _configure():
+    """Point numba's cache at ``$VGRAPH_CACHE/numba`` and pick its thread pool, unless the
+    user chose them (``NUMBA_CACHE_DIR``, ``NUMBA_THREADING_LAYER``).
+
+    The pool is numba's own ``workqueue``, whose idle threads sleep: numba's OpenMP layer
+    loads the system libgomp beside torch's, and two OpenMP pools that spin-wait after each
+    parallel region fight over the cores every time a model alternates a vgraph SpMM with a
+    torch GEMM (on a 2-core machine a spinning pool turned a 0.2 ms SpMM into 260 ms, see
+    docs/performance.md). ``workqueue`` must not be entered by two threads at once, so
+    every kernel call holds ``_CALL_LOCK``.
+    """
     if "NUMBA_CACHE_DIR" not in os.environ:
         from vgraph.paths import cache_dir
         os.environ["NUMBA_CACHE_DIR"] = str(cache_dir("numba"))
+    os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
     import numba
-    # numba reads the variable when first imported; if someone imported it earlier, its
-    # config still says "next to the source" (the package), so set the value it uses
+    # numba reads these when first imported; if someone imported it earlier its config
+    # still says "next to the source" (the package), so set the values it uses
     numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+    numba.config.THREADING_LAYER = os.environ["NUMBA_THREADING_LAYER"]
 
 
 def available() -> bool:
@@ -65,7 +79,7 @@ def kernels():
     with _LOCK:
         if _KERNELS is None:
             try:
-                _configure_cache()
+                _configure()
                 _KERNELS = _build()
             except Exception as exc:  # pragma: no cover - depends on the install
                 _IMPORT_ERROR = exc
@@ -239,7 +253,8 @@ def csr_spmm(mat, x: torch.Tensor) -> torch.Tensor:
     carry = np.empty((bounds.size - 1, x.size(1)), dtype=_np(x).dtype)
     carry_row = np.empty(bounds.size - 1, dtype=np.int64)
     values = mat.values if mat.values.dtype == x.dtype else mat.values.to(x.dtype)
-    k.spmm(_np(mat.indptr), _np(mat.indices), _np(values), _np(x), bounds, _np(out), carry, carry_row)
+    with _CALL_LOCK:
+        k.spmm(_np(mat.indptr), _np(mat.indices), _np(values), _np(x), bounds, _np(out), carry, carry_row)
     return out
 
 
@@ -247,7 +262,8 @@ def sddmm(a: torch.Tensor, b: torch.Tensor, src: torch.Tensor, dst: torch.Tensor
     k = kernels()
     _sync_threads(k)
     out = torch.empty(src.numel(), dtype=a.dtype)
-    k.sddmm(_np(a), _np(b), _np(src), _np(dst), _np(out))
+    with _CALL_LOCK:
+        k.sddmm(_np(a), _np(b), _np(src), _np(dst), _np(out))
     return out
 
 
@@ -262,8 +278,9 @@ def sddmm_scatter(grad: torch.Tensor, other: torch.Tensor, idx_out: torch.Tensor
     k = kernels()
     n = _sync_threads(k)
     out = torch.empty(n_out, other.size(1), dtype=other.dtype)
-    k.sddmm_scatter(_np(grad.contiguous()), _np(other), _np(idx_out), _np(idx_other), _np(out),
-                    _col_bounds(other.size(1), n))
+    with _CALL_LOCK:
+        k.sddmm_scatter(_np(grad.contiguous()), _np(other), _np(idx_out), _np(idx_other), _np(out),
+                        _col_bounds(other.size(1), n))
     return out
 
 
@@ -272,7 +289,8 @@ def segment(src: torch.Tensor, indptr: torch.Tensor, mean: bool) -> torch.Tensor
     _sync_threads(k)
     flat = src.contiguous().view(src.size(0), -1)
     out = torch.empty(indptr.numel() - 1, flat.size(1), dtype=src.dtype)
-    k.segment(_np(flat), _np(indptr), _np(out), bool(mean))
+    with _CALL_LOCK:
+        k.segment(_np(flat), _np(indptr), _np(out), bool(mean))
     return out.view((indptr.numel() - 1,) + tuple(src.shape[1:]))
 
 
@@ -282,6 +300,7 @@ def transpose(indptr: torch.Tensor, indices: torch.Tensor, values: torch.Tensor,
     t_indptr = torch.empty(n_cols + 1, dtype=indptr.dtype)
     t_indices = torch.empty_like(indices)
     t_values = torch.empty_like(values)
-    k.transpose(_np(indptr), _np(indices), _np(values), int(n_cols), _np(t_indptr), _np(t_indices),
-                _np(t_values))
+    with _CALL_LOCK:
+        k.transpose(_np(indptr), _np(indices), _np(values), int(n_cols), _np(t_indptr), _np(t_indices),
+                    _np(t_values))
     return t_indptr, t_indices, t_values
