@@ -234,7 +234,7 @@ def test_segment_numba_mean_matches_torch(monkeypatch):
 
 
 def test_kernels_run_from_several_python_threads_at_once():
-    """numba's workqueue pool (idle threads sleep) is entered by one caller at a time."""
+    """Callers from several threads take turns (numba's workqueue fallback needs it)."""
     from concurrent.futures import ThreadPoolExecutor
     ei, n = hub_graph(n=400, hub_edges=4000, other=20_000)
     a = SparseGraph(ei, n).gcn_norm()
@@ -243,5 +243,34 @@ def test_kernels_run_from_several_python_threads_at_once():
         outs = list(pool.map(lambda x: cpu_kernels.csr_spmm(a, x), xs))
     for x, out in zip(xs, outs):
         torch.testing.assert_close(out, a.to_dense() @ x, atol=1e-4, rtol=1e-4)
-    if "NUMBA_THREADING_LAYER" not in os.environ or os.environ["NUMBA_THREADING_LAYER"] == "workqueue":
-        assert cpu_kernels.kernels().numba.threading_layer() == "workqueue"
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        assert cpu_kernels.kernels().numba.threading_layer() in ("omp", "tbb", "workqueue")
+
+
+@pytest.mark.parametrize("min_work", [0, 10**12])  # every call on the pool / every call serial
+def test_parallel_and_serial_kernels_agree_with_references(monkeypatch, min_work):
+    from vgraph.ops import sddmm, segment_csr
+    monkeypatch.setattr(cpu_kernels, "PARALLEL_MIN_WORK", min_work)
+    monkeypatch.setenv("VGRAPH_BACKEND", "numba")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ei, n = hub_graph(n=300, hub_edges=3000, other=3000)
+        a = SparseGraph(ei, n).gcn_norm()
+        x = torch.randn(n, 20)
+        assert torch.equal(cpu_kernels.csr_spmm(a, x)[1:], sequential_reference(a, x)[1:])
+        za, zb = torch.randn(50, 32, requires_grad=True), torch.randn(40, 32, requires_grad=True)
+        pairs = torch.stack([torch.randint(0, 50, (500,)), torch.randint(0, 40, (500,))])
+        out = sddmm(za, zb, pairs, method="numba")
+        g = torch.randn(500)
+        out.backward(g)
+        ref_a = torch.zeros(50, 32, dtype=torch.float64).index_add_(0, pairs[0], g.double()[:, None] * zb.double()[pairs[1]])
+        torch.testing.assert_close(out.double(), (za.double()[pairs[0]] * zb.double()[pairs[1]]).sum(1).detach(),
+                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(za.grad.double(), ref_a.detach(), atol=1e-5, rtol=1e-5)
+        indptr = torch.tensor([0, 0, 300, 310, 310, 500])  # one long segment, empty ones
+        src = torch.randn(500, 6)
+        want = torch.stack([src[indptr[i]:indptr[i + 1]].sum(0) for i in range(5)])
+        torch.testing.assert_close(segment_csr(src, indptr, "sum"), want, atol=1e-5, rtol=1e-5)
+    finally:
+        torch.set_num_threads(before)
