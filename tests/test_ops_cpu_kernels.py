@@ -108,6 +108,8 @@ def test_rule_table(monkeypatch):
     assert backend.spmm_path(dense_graph(), 16, cpu) == "numba"  # too narrow for a GEMM
     assert backend.spmm_path(sparse_graph(), 256, cpu) == "numba"
     assert backend.spmm_path(sparse_graph(), 64, cpu, torch.float16) == "mkl"
+    monkeypatch.setattr(backend, "cpu_profile", lambda refresh=False: {"dense_density": 0.001})  # a noisy probe
+    assert backend.spmm_path(_mat(1000, 1000, 20_000), 256, cpu) == "numba"  # 2 % < DENSE_MIN_DENSITY
     monkeypatch.setattr(backend, "DENSE_MAX_BYTES", 1000 * 1000 * 4 - 1)
     assert backend.spmm_path(dense_graph(), 256, cpu) == "numba"  # would not fit the cap
     monkeypatch.setattr(backend, "_numba_available", lambda: False)

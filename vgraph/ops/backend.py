@@ -32,6 +32,10 @@ TRITON_MIN_F = 16
 DENSE_MIN_F = 32  # narrower GEMMs run far below BLAS's peak rate
 DENSE_MAX_BYTES = 512 * 2**20  # the cached dense matrix may hold at most this much
 DENSE_MARGIN = 1.25  # dense must be predicted this much faster than numba (probe noise)
+DENSE_MIN_DENSITY = 0.05  # floor under the probe: a GEMM does 1/density times the work, and
+# BLAS is ~5x faster per multiply-add than the sparse kernel (issue 16: 140 GFLOP/s GEMM vs
+# native's 29 on ogbl-ddi), so below 5 % dense cannot win; a probe taken under load can
+# claim otherwise (seen: Cora's 1.3 %-dense features went dense and moved digits)
 NATIVE_MIN_F = 128  # without numba: torch-native beats MKL from here (docs/performance.md)
 PATHS = ("numba", "mkl", "native", "dense", "triton")
 BACKENDS = PATHS + ("torch",)
@@ -105,7 +109,7 @@ def use_numba(device: torch.device, dtype: torch.dtype) -> bool:
 # ------------------------------------------------------------------ the rule table
 def _dense_ok(c) -> bool:
     return (c["F"] >= DENSE_MIN_F and c["dense_bytes"] <= DENSE_MAX_BYTES
-            and c["density"] >= c["dense_density"]())
+            and c["density"] >= DENSE_MIN_DENSITY and c["density"] >= c["dense_density"]())
 
 
 CPU_RULES = (  # (path, condition on the call); the first that holds wins
