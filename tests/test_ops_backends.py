@@ -1,7 +1,8 @@
 """Every kernel backend against a dense reference (values and gradients).
 
-Random graphs include empty rows, isolated nodes, self-loops and duplicate edges. The
-CPU ``torch`` backend runs here; the Triton kernels run in :mod:`test_ops_triton`, on
+Random graphs include empty rows, isolated nodes, self-loops and duplicate edges. Every
+CPU SpMM path (``numba``, ``mkl``, ``native``, ``dense`` and the automatic rule) runs here,
+forced through ``VGRAPH_BACKEND``; the Triton kernels run in :mod:`test_ops_triton`, on
 CUDA when present and otherwise under Triton's CPU interpreter in a subprocess
 (``TRITON_INTERPRET=1`` must be set before Triton is imported).
 """
@@ -65,10 +66,23 @@ def check_grad(fn, ref_fn, *inputs):
 
 
 # ------------------------------------------------------------------------------ SpMM
+CPU_PATHS = ["auto", "numba", "mkl", "native", "dense"]
+
+
+@pytest.fixture(params=CPU_PATHS)
+def cpu_path(request, monkeypatch):
+    """Each CPU SpMM path forced in turn (``auto``: the dispatch rule)."""
+    if request.param == "auto":
+        monkeypatch.delenv("VGRAPH_BACKEND", raising=False)
+    else:
+        monkeypatch.setenv("VGRAPH_BACKEND", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("reorder", [None, "degree", "rcm"])
 @pytest.mark.parametrize("width", [1, 5, 33])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_spmm_matches_dense(reorder, width, seed):
+def test_spmm_matches_dense(reorder, width, seed, cpu_path):
     n = 23
     ei, w = random_graph(n, seed=seed)
     g = SparseGraph(ei, n, edge_weight=w, reorder=reorder)
@@ -80,7 +94,7 @@ def test_spmm_matches_dense(reorder, width, seed):
 
 
 @pytest.mark.parametrize("reorder", [None, "degree"])
-def test_neighbor_reduce_matches_dense(reorder):
+def test_neighbor_reduce_matches_dense(reorder, cpu_path):
     n = 23
     ei, _ = random_graph(n, seed=3)
     g = SparseGraph(ei, n, reorder=reorder)
@@ -100,7 +114,7 @@ def test_neighbor_reduce_matches_dense(reorder):
     check_grad(lambda x: neighbor_reduce(g, x, "max"), dense_max, x)
 
 
-def test_spmm_empty_graph_and_zero_width():
+def test_spmm_empty_graph_and_zero_width(cpu_path):
     g = SparseGraph(torch.zeros(2, 0, dtype=torch.long), 5)
     x = torch.randn(5, 3, requires_grad=True)
     out = spmm(g.gcn_norm(), x)
@@ -110,7 +124,7 @@ def test_spmm_empty_graph_and_zero_width():
     assert spmm(g.gcn_norm(), torch.randn(5, 0)).shape == (5, 0)
 
 
-def test_sparse_input_features_match_dense():
+def test_sparse_input_features_match_dense(cpu_path):
     from vgraph.ops import SparseMatrix
     x = torch.rand(20, 30) * (torch.rand(20, 30) < 0.1)
     csr = x.to_sparse_csr()
@@ -120,7 +134,7 @@ def test_sparse_input_features_match_dense():
 
 
 # ----------------------------------------------------------------------------- SDDMM
-@pytest.mark.parametrize("method", ["auto", "gram", "sparse", "gather"])
+@pytest.mark.parametrize("method", ["auto", "gram", "sparse", "numba", "gather"])
 @pytest.mark.parametrize("width", [3, 16, 70])
 def test_sddmm_matches_dense(method, width):
     na, nb = 13, 9
@@ -145,19 +159,35 @@ def test_sddmm_auto_picks_gram_for_many_pairs_over_few_nodes():
     sddmm_mod.clear_workspace()
 
 
-def test_sddmm_auto_gathers_small_batches_and_uses_csr_for_large(monkeypatch):
+@pytest.mark.parametrize("forced, large_path", [(None, "numba"), ("mkl", "sparse")])
+def test_sddmm_auto_gathers_small_batches_and_compiles_large(monkeypatch, forced, large_path):
     import importlib
     sddmm_mod = importlib.import_module("vgraph.ops.sddmm")
     calls = []
-    real = sddmm_mod._SDDMM.apply
-    monkeypatch.setattr(sddmm_mod._SDDMM, "apply", lambda *a: calls.append(1) or real(*a))
+    for name, cls in (("sparse", sddmm_mod._SDDMM), ("numba", sddmm_mod._SDDMMNumba)):
+        real = cls.apply
+        monkeypatch.setattr(cls, "apply", lambda *a, real=real, name=name: calls.append(name) or real(*a))
     monkeypatch.setattr(sddmm_mod, "GATHER_MAX_PF", 16 * 100)
+    if forced:
+        monkeypatch.setenv("VGRAPH_BACKEND", forced)
+    else:
+        monkeypatch.delenv("VGRAPH_BACKEND", raising=False)
     a, b = torch.randn(500, 16), torch.randn(400, 16)  # N_a * N_b >> 32 * P: never "gram"
-    for num_pairs, expect_csr in ((100, False), (101, True)):
+    for num_pairs, expect in ((100, []), (101, [large_path])):
         pairs = torch.stack([torch.randint(0, 500, (num_pairs,)), torch.randint(0, 400, (num_pairs,))])
         calls.clear()
         check_grad(lambda a, b: sddmm(a, b, pairs), lambda a, b: (a @ b.t())[pairs[0], pairs[1]], a, b)
-        assert bool(calls) == expect_csr, (num_pairs, calls)
+        assert calls == expect, (num_pairs, calls)
+
+
+def test_sddmm_numba_splits_columns_and_handles_one_side(monkeypatch):
+    torch.set_num_threads(2)
+    a, b = torch.randn(30, 40), torch.randn(20, 40, requires_grad=True)
+    pairs = torch.stack([torch.randint(0, 30, (300,)), torch.randint(0, 20, (300,))])
+    out = sddmm(a, b, pairs, method="numba")  # a needs no gradient: only grad_b is computed
+    out.sum().backward()
+    ref = torch.zeros(20, 40, dtype=torch.float64).index_add_(0, pairs[1], a.double()[pairs[0]])
+    torch.testing.assert_close(b.grad.double(), ref, atol=ATOL, rtol=RTOL)
 
 
 def test_sddmm_same_tensor_and_empty_pairs():
@@ -187,7 +217,7 @@ def dense_segment(src, indptr, reduce):
 
 
 @pytest.mark.parametrize("reduce", ["sum", "mean", "max"])
-def test_segment_csr_matches_loop(reduce):
+def test_segment_csr_matches_loop(reduce, cpu_path):
     indptr = torch.tensor([0, 0, 3, 3, 4, 9, 9])  # empty segments first, middle and last
     src = torch.randn(9, 5)
     check_grad(lambda s: segment_csr(s, indptr, reduce), lambda s: dense_segment(s, indptr, reduce), src)

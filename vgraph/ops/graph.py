@@ -40,14 +40,69 @@ def check_edge_index(edge_index, num_nodes: int, what: str = "edge_index") -> to
     return edge_index
 
 
+def _is_sorted(keys: torch.Tensor) -> bool:
+    return keys.numel() < 2 or bool((keys[1:] >= keys[:-1]).all())
+
+
 def _csr_from_rows(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n_rows: int):
-    order = torch.argsort(rows * max(int(cols.max()) + 1 if cols.numel() else 1, 1) + cols,
-                          stable=True) if rows.numel() else rows
-    rows, cols, values = rows[order], cols[order], values[order]
+    """CSR sorted by (row, column), duplicates in input order; ``order`` maps CSR -> input.
+
+    Entries that already arrive sorted by (row, column) — the sampled subgraphs of
+    :func:`vgraph.data.sampling.sample_subgraph` do — skip the argsort and the gathers: one
+    comparison pass decides (the result is the same either way).
+    """
+    if rows.numel():
+        keys = rows * max(int(cols.max()) + 1, 1) + cols
+        if _is_sorted(keys):
+            order = torch.arange(rows.numel(), device=rows.device)
+        else:
+            order = torch.argsort(keys, stable=True)
+            rows, cols, values = rows[order], cols[order], values[order]
+    else:
+        order = rows
     counts = torch.bincount(rows, minlength=n_rows)
     indptr = torch.zeros(n_rows + 1, dtype=torch.long, device=rows.device)
     torch.cumsum(counts, 0, out=indptr[1:])
     return indptr, cols.contiguous(), values.contiguous(), order
+
+
+def _insert_diagonal(indptr, indices, values, row_index, missing: torch.Tensor, n: int):
+    """Add a unit entry ``(i, i)`` for each row ``i`` in ``missing`` (which has none) to a CSR
+    whose columns ascend within rows, by computing every entry's new position (no sort).
+
+    Gives exactly the CSR that sorting the concatenated entries by (row, column) would.
+    """
+    add = torch.zeros(n, dtype=torch.long, device=indptr.device)
+    add[missing] = 1
+    before = torch.cumsum(add, 0) - add  # loops inserted in earlier rows
+    new_indptr = indptr.clone()
+    new_indptr[1:] += torch.cumsum(add, 0)
+    after_loop = (add[row_index] == 1) & (indices > row_index)  # right of the new diagonal entry
+    pos = torch.arange(indices.numel(), device=indptr.device) + before[row_index] + after_loop.long()
+    left = torch.bincount(row_index[indices < row_index], minlength=n)  # entries left of (i, i)
+    loop_pos = indptr[missing] + before[missing] + left[missing]
+    total = indices.numel() + missing.numel()
+    new_indices = torch.empty(total, dtype=indices.dtype, device=indices.device)
+    new_values = torch.empty(total, dtype=values.dtype, device=values.device)
+    new_indices[pos], new_values[pos] = indices, values
+    new_indices[loop_pos] = missing.to(indices.dtype)
+    new_values[loop_pos] = 1.0
+    return new_indptr, new_indices, new_values
+
+
+NUMBA_TRANSPOSE_MIN_NNZ = 2**16  # below this the argsort is as fast as a compiled call
+
+
+def _transpose(indptr, indices, values, n_rows: int, n_cols: int):
+    """CSR of the transpose (rows ascending within each column, duplicates in order)."""
+    if indptr.device.type == "cpu" and indices.numel() >= NUMBA_TRANSPOSE_MIN_NNZ:
+        from vgraph.ops import cpu_kernels
+        if cpu_kernels.available():  # a counting sort: O(nnz), where argsort is O(nnz log nnz)
+            return cpu_kernels.transpose(indptr, indices, values, n_cols)
+    counts = indptr[1:] - indptr[:-1]
+    rows = torch.repeat_interleave(torch.arange(n_rows, device=indptr.device), counts)
+    t_indptr, t_indices, t_values, _ = _csr_from_rows(indices, rows, values, n_cols)
+    return t_indptr, t_indices, t_values
 
 
 class SparseGraph:
@@ -152,10 +207,8 @@ class SparseGraph:
             loops = self.row_index == self.indices
             has_loop[self.row_index[loops]] = True
             missing = (~has_loop).nonzero().view(-1)
-            rows = torch.cat([self.row_index, missing])
-            cols = torch.cat([self.indices, missing])
-            vals = torch.cat([self.values, torch.ones(missing.numel(), device=self.device)])
-            indptr, indices, values, _ = _csr_from_rows(rows, cols, vals, self.num_nodes)
+            indptr, indices, values = _insert_diagonal(self.indptr, self.indices, self.values,
+                                                       self.row_index, missing, self.num_nodes)
         else:
             indptr, indices, values = self.indptr, self.indices, self.values
             rows = self.row_index
@@ -211,9 +264,7 @@ class SparseMatrix:
         """The transpose as CSR (i.e. this matrix's CSC), built once."""
         if self._t is None:
             n_rows, n_cols = self.shape
-            counts = self.indptr[1:] - self.indptr[:-1]
-            rows = torch.repeat_interleave(torch.arange(n_rows, device=self.indptr.device), counts)
-            indptr, indices, values, _ = _csr_from_rows(self.indices, rows, self.values, n_cols)
+            indptr, indices, values = _transpose(self.indptr, self.indices, self.values, n_rows, n_cols)
             self._t = SparseMatrix(indptr, indices, values, n_cols, n_rows, graph=self.graph)
             self._t._t = self
         return self._t

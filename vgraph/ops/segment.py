@@ -5,7 +5,8 @@ features into graph features in a batch (segments = a graph's nodes). Empty segm
 reduce to 0. Gradients flow to ``src`` (for max: to the arg-max entry).
 
 On CUDA with Triton (rule in :mod:`vgraph.ops.backend`), sum and mean run the Triton
-segment kernel (backward: a gather of the output gradient); max always uses
+segment kernel, and on CPU the compiled kernel of :mod:`vgraph.ops.cpu_kernels` (numba;
+both with the backward a gather of the output gradient); max always uses
 ``torch.segment_reduce`` for the forward. The max backward is vgraph's own: the gradient
 is split evenly among tied maxima of a segment and column (torch 2.13's
 ``segment_reduce`` backward gives some tied entries the full gradient each, so duplicate
@@ -23,13 +24,16 @@ def _check(src: torch.Tensor, indptr: torch.Tensor):
         raise ValueError(f"indptr ends at {int(indptr[-1])} but src has {src.size(0)} rows")
 
 
-class _SegmentTriton(torch.autograd.Function):
+class _SegmentSumMean(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, src, indptr, reduce):
-        from vgraph.ops import triton_kernels
+    def forward(ctx, src, indptr, reduce, impl):
         ctx.reduce = reduce
         ctx.save_for_backward(indptr)
         ctx.src_shape = src.shape
+        if impl == "numba":
+            from vgraph.ops import cpu_kernels
+            return cpu_kernels.segment(src, indptr, reduce == "mean")
+        from vgraph.ops import triton_kernels
         return triton_kernels.segment_csr(src, indptr, reduce)
 
     @staticmethod
@@ -40,7 +44,7 @@ class _SegmentTriton(torch.autograd.Function):
         if ctx.reduce == "mean":
             g = g / counts.clamp(min=1).to(g.dtype).view((-1,) + (1,) * (g.dim() - 1))
         grad_src = torch.repeat_interleave(g, counts, dim=0, output_size=ctx.src_shape[0])
-        return grad_src, None, None
+        return grad_src, None, None, None
 
 
 class _SegmentMax(torch.autograd.Function):
@@ -80,7 +84,9 @@ def segment_csr(src: torch.Tensor, indptr: torch.Tensor, reduce: str = "sum") ->
         from vgraph.ops import backend
         width = src[0].numel() if src.dim() > 1 else 1
         if backend.choose(src.device, max(width, backend.TRITON_MIN_F)) == "triton":
-            return _SegmentTriton.apply(src.float(), indptr, reduce)
+            return _SegmentSumMean.apply(src.float(), indptr, reduce, "triton")
+        if backend.use_numba(src.device, src.dtype):
+            return _SegmentSumMean.apply(src, indptr, reduce, "numba")
     if reduce == "max" and src.requires_grad and torch.is_grad_enabled():
         return _SegmentMax.apply(src, indptr)
     out = torch.segment_reduce(src, reduce, offsets=indptr, axis=0, unsafe=True)

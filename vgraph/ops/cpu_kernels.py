@@ -1,0 +1,365 @@
+"""Compiled CPU kernels (numba) for the sparse primitives.
+
+Imported on first use only (:func:`kernels`), after pointing numba's on-disk compile
+cache at ``$VGRAPH_CACHE/numba`` (the package folder may be read-only, and the data root is
+never written). numba ships as a wheel, so no compiler is needed on the user's machine;
+the first call in a fresh cache compiles for a few seconds, later processes load the cache.
+
+Threads: numba's pool (OpenMP with sleeping idle threads, see :func:`_configure`), sized to
+``torch.get_num_threads()``; calls below ``PARALLEL_MIN_WORK`` multiply-adds run on the
+calling thread and wake no pool. Kernels (all accumulate in fp32 or wider, write
+each output row once, no atomics):
+
+* ``spmm``: ``Y = A @ X`` for CSR ``A``. The non-zeros are cut into chunks of about equal
+  size (:func:`row_plan`), one per task of a ``prange``; chunk boundaries sit on row starts
+  except inside rows longer than a chunk (power-law hubs), whose pieces go to a per-chunk
+  carry row that a short serial pass adds in chunk order. Rows that are not split are
+  summed non-zero by non-zero in CSR order, as MKL does, so the order of additions — and
+  hence the digits — does not depend on the thread count.
+* ``sddmm``: ``s[k] = <a[i_k], b[j_k]>`` (parallel over pairs) and its backward
+  ``grad_a[i_k] += g_k b[j_k]`` split by feature columns across threads (each thread owns
+  whole columns, so the scatter needs no atomics and keeps the pairs' order).
+* ``segment``: sums / means of contiguous row segments, parallel over segments.
+* ``transpose``: CSR -> CSR of the transpose by a counting sort (O(nnz), stable).
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import torch
+
+_LOCK = threading.Lock()
+_CALL_LOCK = threading.Lock()  # one kernel at a time (numba's workqueue fallback is not re-entrant)
+_KERNELS = None
+_IMPORT_ERROR: Exception | None = None
+
+CHUNKS_PER_THREAD = 4  # more chunks than threads: balances rows of unequal cost
+MIN_CHUNK_NNZ = 2048  # below this per chunk a task costs more to start than it computes
+
+
+def _configure():
+    """Point numba's cache at ``$VGRAPH_CACHE/numba`` and start its thread pool with
+    sleeping idle threads, unless the user chose (``NUMBA_CACHE_DIR``,
+    ``NUMBA_THREADING_LAYER``, ``OMP_WAIT_POLICY``).
+
+    numba's OpenMP layer loads the system libgomp beside torch's own copy. Two OpenMP pools
+    whose threads spin after each parallel region fight over the cores every time a model
+    alternates a vgraph SpMM with a torch GEMM (on a 2-core machine a spinning pool turned a
+    0.2 ms SpMM into 260 ms, docs/performance.md), so numba's copy is started with
+    ``OMP_WAIT_POLICY=PASSIVE`` (read once, when that library loads; torch's copy, loaded
+    earlier, keeps its setting). numba's ``workqueue`` layer, the fallback, sleeps too but
+    costs ~65 us of CPU per launch here and must not be entered by two threads at once,
+    hence ``_CALL_LOCK`` around every call.
+    """
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        from vgraph.paths import cache_dir
+        os.environ["NUMBA_CACHE_DIR"] = str(cache_dir("numba"))
+    import numba
+    # numba reads these when first imported; if someone imported it earlier its config
+    # still says "next to the source" (the package), so set the values it uses
+    numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+    if "NUMBA_THREADING_LAYER" not in os.environ:
+        numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+    policy = os.environ.get("OMP_WAIT_POLICY")
+    os.environ["OMP_WAIT_POLICY"] = policy or "PASSIVE"
+    try:
+        from numba.np.ufunc import parallel
+        parallel._launch_threads()
+    finally:
+        if policy is None:
+            del os.environ["OMP_WAIT_POLICY"]
+
+
+def available() -> bool:
+    """Whether numba imports (it is a dependency; a broken install falls back to torch)."""
+    try:
+        kernels()
+    except Exception:
+        return False
+    return True
+
+
+def kernels():
+    """The compiled kernel namespace (imports numba on the first call)."""
+    global _KERNELS, _IMPORT_ERROR
+    if _KERNELS is not None:
+        return _KERNELS
+    if _IMPORT_ERROR is not None:
+        raise RuntimeError(f"numba is not usable: {_IMPORT_ERROR}") from _IMPORT_ERROR
+    with _LOCK:
+        if _KERNELS is None:
+            try:
+                _configure()
+                _KERNELS = _build()
+            except Exception as exc:  # pragma: no cover - depends on the install
+                _IMPORT_ERROR = exc
+                raise RuntimeError(f"numba is not usable: {exc}") from exc
+    return _KERNELS
+
+
+def _build():
+    import types
+
+    import numba
+    from numba import njit, prange
+
+    # IEEE arithmetic (no FMA contraction, no reassociation): a product is rounded, then
+    # added, non-zero by non-zero, which is what MKL's CSR routine gives here (bit-equal on
+    # Cora), so switching between the two paths does not move results. 2-D indexing
+    # throughout, no row views: a view costs an atomic reference count.
+    opts = dict(cache=True, nogil=True)
+
+    @njit(**opts)
+    def _accumulate(indices, values, x, s, e, dst, r):
+        """dst[r] = sum over k in [s, e) of values[k] * x[indices[k]], in order of k."""
+        F = dst.shape[1]
+        for f in range(F):
+            dst[r, f] = 0.0
+        k = s
+        while k + 4 <= e:  # four non-zeros per pass over dst[r]: a quarter of its loads/stores
+            j0, j1, j2, j3 = indices[k], indices[k + 1], indices[k + 2], indices[k + 3]
+            v0, v1, v2, v3 = values[k], values[k + 1], values[k + 2], values[k + 3]
+            for f in range(F):
+                a = dst[r, f]
+                a += v0 * x[j0, f]
+                a += v1 * x[j1, f]
+                a += v2 * x[j2, f]
+                a += v3 * x[j3, f]
+                dst[r, f] = a
+            k += 4
+        while k < e:
+            v, j = values[k], indices[k]
+            for f in range(F):
+                dst[r, f] += v * x[j, f]
+            k += 1
+
+    @njit(**opts)
+    def spmm_chunks(indptr, indices, values, x, bounds, out, carry, carry_row, c0, c1):
+        """Chunks [c0, c1) of the row plan; callable serially or from a parallel loop."""
+        n_rows = indptr.shape[0] - 1
+        n_chunks = bounds.shape[0] - 1
+        for c in range(c0, c1):
+            lo, hi = bounds[c], bounds[c + 1]
+            carry_row[c] = -1
+            last = c == n_chunks - 1
+            r = np.searchsorted(indptr, lo)  # the first row starting at or after lo
+            if indptr[r] > lo:  # row r - 1 began in an earlier chunk (a split hub): carry its piece
+                _accumulate(indices, values, x, lo, min(indptr[r], hi), carry, c)
+                carry_row[c] = r - 1
+            while r < n_rows and (indptr[r] < hi or (last and indptr[r] <= hi)):
+                _accumulate(indices, values, x, indptr[r], min(indptr[r + 1], hi), out, r)
+                r += 1
+
+    @njit(**opts)
+    def spmm_carry(out, carry, carry_row):
+        """Add the carried pieces of split rows, serially in chunk order (deterministic)."""
+        for c in range(carry_row.shape[0]):
+            r = carry_row[c]
+            if r >= 0:
+                for f in range(out.shape[1]):
+                    out[r, f] += carry[c, f]
+
+    @njit(parallel=True, **opts)
+    def spmm_parallel(indptr, indices, values, x, bounds, out, carry, carry_row):
+        for c in prange(bounds.shape[0] - 1):
+            spmm_chunks(indptr, indices, values, x, bounds, out, carry, carry_row, c, c + 1)
+
+    @njit(cache=True, nogil=True, fastmath=True)  # a dot product: reassociate, vectorise
+    def sddmm_range(a, b, src, dst, out, k0, k1):
+        F = a.shape[1]
+        for k in range(k0, k1):
+            i, j = src[k], dst[k]
+            acc = 0.0
+            for f in range(F):
+                acc += a[i, f] * b[j, f]
+            out[k] = acc
+
+    @njit(parallel=True, **opts)
+    def sddmm_parallel(a, b, src, dst, out, bounds):
+        for t in prange(bounds.shape[0] - 1):
+            sddmm_range(a, b, src, dst, out, bounds[t], bounds[t + 1])
+
+    @njit(**opts)
+    def scatter_cols(grad, other, idx_out, idx_other, out, f0, f1):
+        """out[idx_out[k], f0:f1] = sum of grad[k] * other[idx_other[k], f0:f1], pairs in order."""
+        for i in range(out.shape[0]):
+            for f in range(f0, f1):
+                out[i, f] = 0.0
+        for k in range(grad.shape[0]):
+            g, i, j = grad[k], idx_out[k], idx_other[k]
+            for f in range(f0, f1):
+                out[i, f] += g * other[j, f]
+
+    @njit(parallel=True, **opts)
+    def scatter_parallel(grad, other, idx_out, idx_other, out, col_bounds):
+        for t in prange(col_bounds.shape[0] - 1):
+            scatter_cols(grad, other, idx_out, idx_other, out, col_bounds[t], col_bounds[t + 1])
+
+    @njit(**opts)
+    def segment_range(src, indptr, out, mean, s0, s1):
+        F = src.shape[1]
+        for s in range(s0, s1):
+            lo, hi = indptr[s], indptr[s + 1]
+            for f in range(F):
+                out[s, f] = 0.0
+            for k in range(lo, hi):
+                for f in range(F):
+                    out[s, f] += src[k, f]
+            if mean and hi > lo:
+                for f in range(F):
+                    out[s, f] /= hi - lo
+
+    @njit(parallel=True, **opts)
+    def segment_parallel(src, indptr, out, mean, bounds):
+        for t in prange(bounds.shape[0] - 1):
+            segment_range(src, indptr, out, mean, bounds[t], bounds[t + 1])
+
+    @njit(**opts)
+    def transpose(indptr, indices, values, n_cols, t_indptr, t_indices, t_values):
+        n_rows = indptr.shape[0] - 1
+        t_indptr[:] = 0
+        for k in range(indices.shape[0]):
+            t_indptr[indices[k] + 1] += 1
+        for j in range(n_cols):
+            t_indptr[j + 1] += t_indptr[j]
+        fill = t_indptr[:-1].copy()
+        for r in range(n_rows):
+            for k in range(indptr[r], indptr[r + 1]):
+                j = indices[k]
+                p = fill[j]
+                t_indices[p] = r
+                t_values[p] = values[k]
+                fill[j] = p + 1
+
+    return types.SimpleNamespace(**{k: v for k, v in locals().items() if k not in ("types", "njit", "prange", "opts")})
+
+
+def _sync_threads(k):
+    n = max(1, min(torch.get_num_threads(), k.numba.config.NUMBA_NUM_THREADS))
+    if k.numba.get_num_threads() != n:
+        k.numba.set_num_threads(n)
+    return n
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+def row_plan(indptr: np.ndarray, n_chunks: int) -> np.ndarray:
+    """Chunk boundaries (positions in the non-zeros) of about ``nnz / n_chunks`` each.
+
+    Each ideal cut is moved back to the start of the row it falls in, unless that row is
+    longer than a chunk: then the cut stays inside it, and the row is split (a hub).
+    """
+    nnz = int(indptr[-1])
+    n_chunks = max(1, min(n_chunks, nnz // MIN_CHUNK_NNZ))
+    ideal = (np.arange(n_chunks + 1, dtype=np.int64) * nnz) // n_chunks
+    row = np.searchsorted(indptr, ideal, side="right") - 1
+    row = np.clip(row, 0, indptr.size - 2)
+    start, end = indptr[row], indptr[row + 1]
+    long_row = (end - start) > max(1, nnz // n_chunks)
+    cuts = np.where(long_row, ideal, start)
+    cuts[0], cuts[-1] = 0, nnz
+    return np.maximum.accumulate(cuts).astype(indptr.dtype)
+
+
+def _plan(mat, n_threads: int):
+    key = n_threads * CHUNKS_PER_THREAD
+    plans = mat.__dict__.setdefault("_cpu_plans", {})
+    if key not in plans:
+        indptr = _np(mat.indptr)
+        plans[key] = row_plan(indptr, key)
+    return plans[key]
+
+
+PARALLEL_MIN_WORK = 2**18  # multiply-adds below which one thread beats waking the pool
+
+
+def _threads_for(k, work: int) -> int:
+    """Threads for a call of ``work`` multiply-adds: 1 (no pool launch) for small calls."""
+    return _sync_threads(k) if work >= PARALLEL_MIN_WORK else 1
+
+
+def csr_spmm(mat, x: torch.Tensor) -> torch.Tensor:
+    """``A @ x`` for a :class:`~vgraph.ops.SparseMatrix` on CPU tensors (no autograd)."""
+    k = kernels()
+    x = x.contiguous()
+    n = _threads_for(k, int(mat.indices.numel()) * x.size(1))
+    out = torch.empty(mat.shape[0], x.size(1), dtype=x.dtype)
+    bounds = _plan(mat, n)
+    carry = np.empty((bounds.size - 1, x.size(1)), dtype=_np(x).dtype)
+    carry_row = np.empty(bounds.size - 1, dtype=np.int64)
+    values = mat.values if mat.values.dtype == x.dtype else mat.values.to(x.dtype)
+    args = (_np(mat.indptr), _np(mat.indices), _np(values), _np(x), bounds, _np(out), carry, carry_row)
+    with _CALL_LOCK:
+        if n > 1:
+            k.spmm_parallel(*args)
+        else:
+            k.spmm_chunks(*args, 0, bounds.size - 1)
+        k.spmm_carry(args[5], carry, carry_row)
+    return out
+
+
+def _even(total: int, parts: int) -> np.ndarray:
+    return (np.arange(parts + 1, dtype=np.int64) * total) // parts
+
+
+def sddmm(a: torch.Tensor, b: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    k = kernels()
+    n = _threads_for(k, src.numel() * a.size(1))
+    out = torch.empty(src.numel(), dtype=a.dtype)
+    args = (_np(a), _np(b), _np(src), _np(dst), _np(out))
+    with _CALL_LOCK:
+        if n > 1:
+            k.sddmm_parallel(*args, _even(src.numel(), n))
+        else:
+            k.sddmm_range(*args, 0, src.numel())
+    return out
+
+
+def sddmm_scatter(grad: torch.Tensor, other: torch.Tensor, idx_out: torch.Tensor,
+                  idx_other: torch.Tensor, n_out: int) -> torch.Tensor:
+    """``out[idx_out[k]] += grad[k] * other[idx_other[k]]`` (the SDDMM backward)."""
+    k = kernels()
+    F = other.size(1)
+    n = _threads_for(k, grad.numel() * F)
+    parts = max(1, min(n, F // 8 if F >= 16 else 1))  # >= 8 columns (a vector) per thread
+    out = torch.empty(n_out, F, dtype=other.dtype)
+    args = (_np(grad.contiguous()), _np(other), _np(idx_out), _np(idx_other), _np(out))
+    with _CALL_LOCK:
+        if parts > 1:
+            k.scatter_parallel(*args, _even(F, parts))
+        else:
+            k.scatter_cols(*args, 0, F)
+    return out
+
+
+def segment(src: torch.Tensor, indptr: torch.Tensor, mean: bool) -> torch.Tensor:
+    k = kernels()
+    flat = src.contiguous().view(src.size(0), -1)
+    n_seg = indptr.numel() - 1
+    n = _threads_for(k, flat.numel())
+    out = torch.empty(n_seg, flat.size(1), dtype=src.dtype)
+    args = (_np(flat), _np(indptr), _np(out), bool(mean))
+    with _CALL_LOCK:
+        if n > 1:  # segments split by their rows' count, so long segments do not pile up
+            cuts = np.searchsorted(_np(indptr), _even(flat.size(0), n))
+            cuts[0], cuts[-1] = 0, n_seg
+            k.segment_parallel(*args, np.maximum.accumulate(cuts).astype(np.int64))
+        else:
+            k.segment_range(*args, 0, n_seg)
+    return out.view((n_seg,) + tuple(src.shape[1:]))
+
+
+def transpose(indptr: torch.Tensor, indices: torch.Tensor, values: torch.Tensor, n_cols: int):
+    """``(indptr, indices, values)`` of the transpose, columns ascending within each row."""
+    k = kernels()
+    t_indptr = torch.empty(n_cols + 1, dtype=indptr.dtype)
+    t_indices = torch.empty_like(indices)
+    t_values = torch.empty_like(values)
+    with _CALL_LOCK:
+        k.transpose(_np(indptr), _np(indices), _np(values), int(n_cols), _np(t_indptr), _np(t_indices),
+                    _np(t_values))
+    return t_indptr, t_indices, t_values
