@@ -135,10 +135,7 @@ def run_full(args, path: Path) -> dict:
 
 
 def _minibatch_task():
-    try:  # its home after the restructure
-        from vgraph.tasks.linkpred import MiniBatchLinkPredTask
-    except ImportError:
-        from vgraph.data.sampling import MiniBatchLinkPredTask
+    from vgraph.tasks.linkpred import MiniBatchLinkPredTask
     return MiniBatchLinkPredTask
 
 
