@@ -146,11 +146,12 @@ def test_target_masking_removes_the_batch_edges_from_message_passing(tmp_path):
     write_ogbl(tmp_path)
     data = load_ogbl_ddi(tmp_path)
     task = OgblDDITask(data, batch_size=50, seed=0, mask_targets=True)
-    pos = task.train_pos[:, next(iter(task.training_batches(0)))]
-    masked = task.message_graph(pos)
+    batch = next(iter(task.training_batches(0)))
+    pos = task.train_pos[:, batch]
+    masked = task.message_graph(batch)
     # reference: the graph rebuilt without those edges
     keep = torch.ones(task.train_pos.size(1), dtype=torch.bool)
-    keep[next(iter(task.training_batches(0)))] = False
+    keep[batch] = False
     e = task.train_pos[:, keep]
     ref = SparseGraph(torch.cat([e, e.flip(0)], 1), data.num_nodes)
     for mine, theirs in ((masked.gcn_norm(), ref.gcn_norm()), (masked.mean_norm(), ref.mean_norm())):
@@ -243,3 +244,17 @@ def test_variational_default_trains(tmp_path):
     losses = [r["loss"] for r in log]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
     assert summary["config"]["variational"] and summary["config"]["mask_targets"]
+
+
+def test_ncn_model_file_carries_the_graph(tmp_path):
+    import vgraph
+    write_ogbl(tmp_path / "data")
+    _train(tmp_path, "n", "--decoder", "ncn", "--loss", "ranking", "--num-neg", "2")
+    bundle = vgraph.load(tmp_path / "n" / "model.pt")
+    data = load_ogbl_ddi(tmp_path / "data")
+    e = data.train_edge
+    adj = bundle.model.adjacency
+    assert adj[e[:, 0], e[:, 1]].all() and adj[e[:, 1], e[:, 0]].all()
+    assert int(adj.sum()) == 2 * e.size(0)  # nothing but the training edges
+    pairs = data.test_edge[:5].t()
+    assert bundle.model.decode(bundle.z, pairs).shape == (5,)

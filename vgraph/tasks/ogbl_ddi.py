@@ -34,16 +34,23 @@ class MaskedGraph:
     same pattern with its values recomputed, not a transposed CSR.
     """
 
-    def __init__(self, graph: SparseGraph, keep: dict):
-        self.graph, self.keep, self.num_nodes = graph, keep, graph.num_nodes
+    def __init__(self, locator: "EdgeLocator", edge_ids: torch.Tensor):
+        self.locator, self.edge_ids = locator, edge_ids
+        self.graph, self.num_nodes = locator.graph, locator.graph.num_nodes
         self._cache = {}
+
+    def weights(self, name: str) -> torch.Tensor:
+        """1 for every entry of pattern ``name`` ("adj" or "gcn"), 0 where a masked edge sits."""
+        w = torch.ones(self.locator.rows[name].numel())
+        w[self.locator.where[name][self.edge_ids].reshape(-1)] = 0.0
+        return w
 
     def gcn_norm(self, add_self_loops: bool = True) -> SparseMatrix:
         key = f"gcn_norm:{add_self_loops}"
         if key not in self._cache:
-            base = self.graph.gcn_norm(add_self_loops) if add_self_loops else self.graph.adj
-            w = self.keep["gcn" if add_self_loops else "adj"]
-            rows = _rows(base)
+            name = "gcn" if add_self_loops else "adj"
+            base, rows = self.locator.mats[name], self.locator.rows[name]
+            w = self.weights(name)
             deg = torch.zeros(self.num_nodes).index_add_(0, rows, w)
             dinv = deg.pow(-0.5)
             dinv[torch.isinf(dinv)] = 0
@@ -55,10 +62,9 @@ class MaskedGraph:
 
     def mean_norm(self) -> SparseMatrix:
         if "mean_norm" not in self._cache:
-            base, w = self.graph.adj, self.keep["adj"]
-            rows = _rows(base)
-            deg = torch.zeros(self.num_nodes).index_add_(0, rows, w).clamp(min=1)
+            base, rows, w = self.locator.mats["adj"], self.locator.rows["adj"], self.weights("adj")
             n = self.num_nodes
+            deg = torch.zeros(n).index_add_(0, rows, w).clamp(min=1)
             mat = SparseMatrix(base.indptr, base.indices, w / deg[rows], n, n, graph=self.graph)
             # (D^-1 A)^T = A D^-1: same symmetric pattern, each entry divided by its column's degree
             mat._t = SparseMatrix(base.indptr, base.indices, w / deg[base.indices], n, n, graph=self.graph)
@@ -67,33 +73,29 @@ class MaskedGraph:
         return self._cache["mean_norm"]
 
 
-def _rows(mat: SparseMatrix) -> torch.Tensor:
-    return torch.repeat_interleave(torch.arange(mat.shape[0]), mat.indptr[1:] - mat.indptr[:-1])
+class EdgeLocator:
+    """Where each undirected edge of ``edges [2, E]`` sits (both directions) in the CSR value
+    arrays of ``graph.adj`` and ``graph.gcn_norm()``, found once, so that masking a batch of
+    them is an index assignment (``graph`` must hold both directions of every edge)."""
 
-
-class _EdgeLocator:
-    """Positions of undirected pairs in the CSR patterns of a graph's ``adj`` and ``gcn_norm()``."""
-
-    def __init__(self, graph: SparseGraph):
+    def __init__(self, graph: SparseGraph, edges: torch.Tensor):
         self.graph, n = graph, graph.num_nodes
-        self.keys = {}
-        for name, mat in (("adj", graph.adj), ("gcn", graph.gcn_norm())):
-            key = _rows(mat) * n + mat.indices
-            order = torch.argsort(key)
-            self.keys[name] = (key[order], order)
+        self.mats = {"adj": graph.adj, "gcn": graph.gcn_norm()}
+        self.rows, self.where = {}, {}
+        query = torch.stack([edges[0] * n + edges[1], edges[1] * n + edges[0]], 1)  # [E, 2]
+        for name, mat in self.mats.items():
+            rows = torch.repeat_interleave(torch.arange(n), mat.indptr[1:] - mat.indptr[:-1])
+            key = rows * n + mat.indices
+            order = None if bool((key[1:] >= key[:-1]).all()) else torch.argsort(key)  # CSR: sorted
+            sorted_key = key if order is None else key[order]
+            pos = torch.searchsorted(sorted_key, query).clamp(max=key.numel() - 1)
+            if not bool((sorted_key[pos] == query).all()):
+                raise ValueError("EdgeLocator: an edge is missing from the graph (both directions needed)")
+            self.rows[name], self.where[name] = rows, pos if order is None else order[pos]
 
-    def mask(self, pairs: torch.Tensor) -> MaskedGraph:
-        """The graph without the undirected edges ``pairs [2, P]`` (both directions)."""
-        n = self.graph.num_nodes
-        query = torch.cat([pairs[0] * n + pairs[1], pairs[1] * n + pairs[0]])
-        keep = {}
-        for name, (sorted_key, order) in self.keys.items():
-            pos = torch.searchsorted(sorted_key, query).clamp(max=sorted_key.numel() - 1)
-            hit = sorted_key[pos] == query
-            w = torch.ones(sorted_key.numel())
-            w[order[pos[hit]]] = 0.0
-            keep[name] = w
-        return MaskedGraph(self.graph, keep)
+    def mask(self, edge_ids: torch.Tensor) -> MaskedGraph:
+        """The graph without the undirected edges ``edges[:, edge_ids]``."""
+        return MaskedGraph(self, edge_ids)
 
 
 class OgblDDITask:
@@ -132,7 +134,7 @@ class OgblDDITask:
         self.train_pos = data.train_edge.t().contiguous()
         self.generator = torch.Generator().manual_seed(seed)
         self.evaluator = ogb_evaluator()
-        self.locator = _EdgeLocator(self.graph) if mask_targets else None
+        self.locator = EdgeLocator(self.graph, self.train_pos) if mask_targets else None
         self.step_times: list[float] = []
         self._clock = self._step_start = None
         self._elapsed = 0.0
@@ -189,14 +191,14 @@ class OgblDDITask:
         for batch in list(perm.split(self.batch_size))[start:]:
             yield batch
 
-    def message_graph(self, pos: torch.Tensor):
-        """The graph a step with positives ``pos [2, B]`` propagates over."""
-        return self.locator.mask(pos) if self.mask_targets else self.graph
+    def message_graph(self, batch: torch.Tensor):
+        """The graph a step on the training edges ``batch`` (indices) propagates over."""
+        return self.locator.mask(batch) if self.mask_targets else self.graph
 
     def batch_loss(self, model, batch: torch.Tensor, epoch: int) -> torch.Tensor:
         self._step_start = time.perf_counter()
         pos = self.train_pos[:, batch]
-        z = model.encode(self.message_graph(pos))
+        z = model.encode(self.message_graph(batch))
         neg = self.sample_negatives(pos.size(1) * self.num_neg)
         return model.loss(z, pos, neg, epoch=epoch)
 
