@@ -2,8 +2,9 @@
 (DrugBank), plus :class:`DDIBundle`, the file ``vgraph ddi`` writes for ``vgraph predict-ddi``.
 
 **EmbeddingLinkPredictor** — a link predictor for a drug graph without node features:
-learnable node embeddings -> a GCN or GraphSAGE encoder on :mod:`vgraph.ops` -> optionally a
-variational layer -> an inner-product (:func:`vgraph.ops.sddmm`) or MLP-on-Hadamard decoder.
+learnable node embeddings -> a GCN, GraphSAGE or linear-GCN encoder on :mod:`vgraph.ops`
+(optionally with an input residual) -> optionally a variational layer -> an inner-product
+(:func:`vgraph.ops.sddmm`), MLP-on-Hadamard or common-neighbour-aware (NCN-style) decoder.
 This is the GAE family the OGB leaderboard's strong entries come from (GCN/SAGE with node
 embeddings; Refined-GAE, arXiv 2411.03845).
 
