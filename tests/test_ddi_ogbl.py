@@ -258,3 +258,18 @@ def test_ncn_model_file_carries_the_graph(tmp_path):
     assert int(adj.sum()) == 2 * e.size(0)  # nothing but the training edges
     pairs = data.test_edge[:5].t()
     assert bundle.model.decode(bundle.z, pairs).shape == (5,)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--dataset", "drugbank", "--preset", "ogb-sage"], "--preset applies to --dataset ogbl-ddi only"),
+    (["--dataset", "drugbank", "--grad-clip", "1"], "--grad-clip applies to --dataset ogbl-ddi only"),
+    (["--dataset", "drugbank", "--mask-targets"], "--mask-targets applies to --dataset ogbl-ddi only"),
+    (["--preset", "nope"], "invalid choice: 'nope'"),
+    (["--residual", "-1"], "--residual: must be >= 0"),
+])
+def test_ogbl_flags_are_checked(argv, message, tmp_path, capsys):
+    from vgraph.cli import ddi as train_ddi
+    with pytest.raises(SystemExit) as exc:
+        train_ddi.main(["--out", str(tmp_path / "run"), *argv])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, err

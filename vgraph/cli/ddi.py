@@ -37,26 +37,13 @@ from vgraph.runs import (add_common_args, add_kl_args, bounded, dropout_rate, jo
                          prepare_out, resolved_config, run_seeds, write_json)
 from vgraph.tasks.ddi_predict import save_drugbank_predictor, save_ogbl_predictor
 from vgraph.tasks.drugbank import DrugBankTask
-from vgraph.tasks.ogbl_ddi import OgblDDITask, make_optimizer
+from vgraph.tasks.ogbl_ddi import PRESETS, OgblDDITask, make_optimizer
 from vgraph.train import Trainer, seed_everything
 
-_OGBL = dict(mlp_layers=2, grad_clip=0.0, lr_decay=False, mask_targets=False, residual=0.0, loss="bce",
-             init="xavier", embedding_dropout=True)
-PRESETS = {
-    "vgraph": {**_OGBL, "epochs": 200, "lr": 0.005, "hidden": 256, "layers": 2, "dropout": 0.5,
-               "batch_size": 65536, "eval_every": 1, "num_neg": 1, "conv": "gcn-linear", "decoder": "mlp",
-               "residual": 0.1, "init": "orthogonal", "mask_targets": True, "grad_clip": 1.0,
-               "lr_decay": True, "embedding_dropout": False},
-    "ogb-sage": {**_OGBL, "epochs": 200, "lr": 0.005, "hidden": 256, "layers": 2, "dropout": 0.5,
-                 "batch_size": 65536, "eval_every": 5, "num_neg": 1, "conv": "sage", "decoder": "mlp",
-                 "grad_clip": 1.0, "embedding_dropout": False},
-    "v1": {**_OGBL, "epochs": 300, "lr": 0.01, "hidden": 128, "layers": 2, "dropout": 0.3, "batch_size": 2 ** 21,
-           "eval_every": 5, "num_neg": 1, "conv": "sage", "decoder": "dot"},
-}
 DEFAULTS = {"ogbl-ddi": PRESETS["vgraph"],
             "drugbank": dict(epochs=20, lr=0.002, hidden=128, layers=2, dropout=0.3, batch_size=8192,
                              eval_every=1, protocol="warm", latent=64, isolate=0.2)}
-ONLY = {"ogbl-ddi": ("preset", "num_neg", "conv", "decoder", "variational") + tuple(_OGBL),
+ONLY = {"ogbl-ddi": ("preset", "variational", *(k for k in PRESETS["v1"] if k not in DEFAULTS["drugbank"])),
         "drugbank": ("protocol", "folds", "latent", "isolate")}
 HEADLINE = {"ogbl-ddi": ("test_hits@10", "test_hits@20", "test_hits@30", "val_hits@20"),
             "warm": ("test_acc", "test_auroc", "test_auprc", "test_f1", "val_auroc"),
@@ -178,7 +165,7 @@ def ogbl(args, config):
     write_json(Path(args.out) / "summary.json", summary)
     if not args.no_plot and any(histories):
         plot_curves(histories, Path(args.out) / "curves.png", y="val_hits@20", x="time_s",
-                    ylabel="validation Hits@20 (x: wall seconds)")
+                    ylabel="validation Hits@20")
     save_ogbl_predictor(Path(args.out) / "model.pt", best["model"], best["kwargs"], best["z"], data.node_drug_ids,
                         meta={"run": best["run"], "val_hits@20": best["score"]})
     return summary

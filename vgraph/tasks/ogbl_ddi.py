@@ -18,6 +18,23 @@ from vgraph.ops import SparseGraph, SparseMatrix
 HITS_K = (10, 20, 30)
 
 
+# The recipes of `vgraph ddi --dataset ogbl-ddi --preset NAME`, keyed by the flags' names
+# (docs/models/ddi.md has a table of them and says where the values come from).
+_OGBL = dict(mlp_layers=2, grad_clip=0.0, lr_decay=False, mask_targets=False, residual=0.0, loss="bce",
+             init="xavier", embedding_dropout=True)
+PRESETS = {
+    "vgraph": {**_OGBL, "epochs": 200, "lr": 0.005, "hidden": 256, "layers": 2, "dropout": 0.5,
+               "batch_size": 65536, "eval_every": 1, "num_neg": 1, "conv": "gcn-linear", "decoder": "mlp",
+               "residual": 0.1, "init": "orthogonal", "mask_targets": True, "grad_clip": 1.0,
+               "lr_decay": True, "embedding_dropout": False},
+    "ogb-sage": {**_OGBL, "epochs": 200, "lr": 0.005, "hidden": 256, "layers": 2, "dropout": 0.5,
+                 "batch_size": 65536, "eval_every": 5, "num_neg": 1, "conv": "sage", "decoder": "mlp",
+                 "grad_clip": 1.0, "embedding_dropout": False},
+    "v1": {**_OGBL, "epochs": 300, "lr": 0.01, "hidden": 128, "layers": 2, "dropout": 0.3, "batch_size": 2 ** 21,
+           "eval_every": 5, "num_neg": 1, "conv": "sage", "decoder": "dot"},
+}
+
+
 def ogb_evaluator():
     """The official ``ogb.linkproppred.Evaluator('ogbl-ddi')`` (Hits@K rule of the leaderboard)."""
     from ogb.linkproppred import Evaluator
