@@ -273,3 +273,16 @@ def test_ogbl_flags_are_checked(argv, message, tmp_path, capsys):
         train_ddi.main(["--out", str(tmp_path / "run"), *argv])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_resume_continues_the_wall_clock(tmp_path):
+    write_ogbl(tmp_path / "data")
+    _, first = _train(tmp_path, "r")
+    summary, log = _train(tmp_path, "r", "--epochs", "2", "--resume")
+    assert [r["epoch"] for r in log] == [0, 1] and log[0] == first[0]
+    assert log[1]["time_s"] > log[0]["time_s"]
+    task = OgblDDITask(load_ogbl_ddi(tmp_path / "data"), batch_size=64)
+    task.start_clock()
+    state = task.state_dict()
+    task.load_state_dict({**state, "elapsed": 1000.0})  # what a checkpoint written at 1,000 s holds
+    assert 1000.0 <= task.evaluate(EmbeddingLinkPredictor(40, 4, 4, 1, "gcn", 0.0, "dot"))["time_s"] < 1100.0
