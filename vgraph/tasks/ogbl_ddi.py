@@ -23,7 +23,7 @@ HITS_K = (10, 20, 30)
 _OGBL = dict(mlp_layers=2, grad_clip=0.0, lr_decay=False, mask_targets=False, residual=0.0, loss="bce",
              init="xavier", embedding_dropout=True)
 PRESETS = {
-    "vgraph": {**_OGBL, "epochs": 200, "lr": 0.005, "hidden": 256, "layers": 2, "dropout": 0.5,
+    "vgraph": {**_OGBL, "epochs": 160, "lr": 0.005, "hidden": 256, "layers": 2, "dropout": 0.5,
                "batch_size": 65536, "eval_every": 1, "num_neg": 1, "conv": "gcn-linear", "decoder": "mlp",
                "residual": 0.1, "init": "orthogonal", "mask_targets": True, "grad_clip": 1.0,
                "lr_decay": True, "embedding_dropout": False},
