@@ -2,6 +2,8 @@
 the link predictor and task train and evaluate with the official evaluator."""
 from __future__ import annotations
 
+import json
+
 
 import numpy as np
 import pytest
@@ -94,6 +96,193 @@ def test_link_predictor_learns_two_communities(tmp_path, conv, decoder, variatio
     taken = task.taken.view(data.num_nodes, data.num_nodes)
     assert not taken[neg[0], neg[1]].any()  # negatives are never training edges or self-pairs
     metrics = task.evaluate(model)
-    assert set(metrics) == {f"{s}_hits@{k}" for s in ("val", "test") for k in (10, 20, 30)}
+    assert set(metrics) == {f"{s}_hits@{k}" for s in ("val", "test") for k in (10, 20, 30)} | {"time_s"}
+    metrics.pop("time_s")
     assert all(0.0 <= v <= 1.0 for v in metrics.values())
     assert metrics["val_hits@20"] > 0.5
+
+
+# ------------------------------------------------------------------ issue 17: presets and tricks
+def _train(tmp_path, name, *flags):
+    from vgraph.cli import ddi as train_ddi
+    out = tmp_path / name
+    summary = train_ddi.main(["--dataset", "ogbl-ddi", "--epochs", "1", "--hidden", "16", "--batch-size", "87",
+                              "--eval-every", "1", "--root", str(tmp_path / "data"), "--out", str(out),
+                              "--no-progress", "--no-plot", *flags])
+    log = [json.loads(line) for line in (out / "run0" / "log.jsonl").read_text().splitlines()]
+    return summary, log
+
+
+@pytest.mark.parametrize("preset", ["ogb-sage", "vgraph"])
+def test_preset_trains_two_steps_identically_under_the_same_seed(tmp_path, preset):
+    from vgraph.cli.ddi import PRESETS
+    write_ogbl(tmp_path / "data")  # 174 training edges: two steps of 87
+    a, log_a = _train(tmp_path, "a", "--preset", preset)
+    b, log_b = _train(tmp_path, "b", "--preset", preset)
+    assert a["per_run"][0]["extra"]["steps"] == 2
+    assert log_a[0]["loss"] == log_b[0]["loss"] and a["metrics"] == b["metrics"]
+    assert a["preset"] == {"name": preset, "flags": PRESETS[preset]}
+    assert a["config"]["preset"] == preset and a["config"]["conv"] == PRESETS[preset]["conv"]
+    assert a["config"]["hidden"] == 16  # an explicit flag overrides the preset's 256
+    assert {"time_s", "val_hits@20", "test_hits@20"} <= set(log_a[0]) and log_a[0]["time_s"] > 0
+    assert a["timing"]["median_step_s"] > 0 and "time_s" not in a["metrics"]
+
+
+def test_default_preset_is_vgraph_and_flags_override_it():
+    from vgraph.cli.ddi import PRESETS, parse_args
+    args = parse_args(["--out", "x"])
+    assert args.preset == "vgraph" and all(getattr(args, k) == v for k, v in PRESETS["vgraph"].items())
+    args = parse_args(["--out", "x", "--preset", "ogb-sage", "--mask-targets", "--lr", "0.01"])
+    assert args.mask_targets and args.lr == 0.01 and args.conv == "sage" and args.batch_size == 65536
+    assert not parse_args(["--out", "x", "--no-mask-targets"]).mask_targets
+
+
+def _dense(mat):
+    return mat.to_dense()
+
+
+def test_target_masking_removes_the_batch_edges_from_message_passing(tmp_path):
+    from vgraph.ops import SparseGraph, spmm
+    write_ogbl(tmp_path)
+    data = load_ogbl_ddi(tmp_path)
+    task = OgblDDITask(data, batch_size=50, seed=0, mask_targets=True)
+    batch = next(iter(task.training_batches(0)))
+    pos = task.train_pos[:, batch]
+    masked = task.message_graph(batch)
+    # reference: the graph rebuilt without those edges
+    keep = torch.ones(task.train_pos.size(1), dtype=torch.bool)
+    keep[batch] = False
+    e = task.train_pos[:, keep]
+    ref = SparseGraph(torch.cat([e, e.flip(0)], 1), data.num_nodes)
+    for mine, theirs in ((masked.gcn_norm(), ref.gcn_norm()), (masked.mean_norm(), ref.mean_norm())):
+        d = _dense(mine)
+        assert torch.allclose(d, _dense(theirs), atol=1e-6)
+        assert (d[pos[0], pos[1]] == 0).all() and (d[pos[1], pos[0]] == 0).all()
+        x = torch.randn(data.num_nodes, 3, requires_grad=True)
+        w = torch.randn(data.num_nodes, 3)
+        g, = torch.autograd.grad((spmm(mine, x) * w).sum(), x)  # the backward's transpose
+        assert torch.allclose(g, d.t() @ w, atol=1e-5)
+    assert (_dense(task.graph.gcn_norm())[pos[0], pos[1]] > 0).all()  # unmasked graph untouched
+
+    # inside training: every step's encoder sees a graph without that step's positives
+    model = EmbeddingLinkPredictor(data.num_nodes, 8, 8, 2, "gcn-linear", 0.0, "mlp", residual=0.1)
+    seen = []
+    encode = model.encode
+    model.encode = lambda graph: (seen.append(graph), encode(graph))[1]
+    for batch in task.training_batches(0):
+        pos = task.train_pos[:, batch]
+        task.batch_loss(model, batch, 0).backward()
+        d = _dense(seen[-1].gcn_norm())
+        assert (d[pos[0], pos[1]] == 0).all() and (d[pos[1], pos[0]] == 0).all()
+    assert len(seen) == task.batches_per_epoch
+
+
+def test_common_neighbour_sum_by_hand():
+    from vgraph.nn.decoders import common_neighbor_sum
+    model = EmbeddingLinkPredictor(5, 4, 4, 1, "gcn", 0.0, "ncn")
+    edges = torch.tensor([[0, 0, 1, 1, 2, 3], [1, 2, 2, 3, 3, 4]])
+    model.set_adjacency(edges)
+    z = torch.tensor([[1., 0, 0, 0], [0, 2, 0, 0], [0, 0, 3, 0], [0, 0, 0, 4], [5, 5, 5, 5]], requires_grad=True)
+    pairs = torch.tensor([[0, 1, 0, 2, 3], [3, 2, 4, 4, 0]])
+    # CN(0,3) = {1,2}; CN(1,2) = {0,3}; CN(0,4) = {}; CN(2,4) = {3}; CN(3,0) = {1,2}
+    want = torch.stack([z[1] + z[2], z[0] + z[3], torch.zeros(4), z[3], z[1] + z[2]])
+    got = common_neighbor_sum(z, pairs, model.adjacency, chunk=2)
+    assert torch.equal(got, want)
+    g, = torch.autograd.grad(got.sum(), z)
+    assert torch.equal(g[:, 0], torch.tensor([1., 2, 2, 2, 0]))  # how often each node is a CN
+    out = model.decode(z, pairs)
+    assert out.shape == (5,) and torch.allclose(out[0], out[4])  # symmetric in the pair
+
+
+def test_ranking_loss_by_hand():
+    torch.manual_seed(0)
+    model = EmbeddingLinkPredictor(6, 4, 4, 1, "gcn", 0.0, "dot", loss="ranking")
+    z = torch.randn(6, 4)
+    pos = torch.tensor([[0, 1], [2, 3]])
+    neg = torch.tensor([[0, 0, 1, 1], [4, 5, 4, 5]])  # two negatives per positive, in order
+    s = lambda p: (z[p[0]] * z[p[1]]).sum(1)
+    want = torch.nn.functional.softplus(s(neg).view(2, 2) - s(pos).unsqueeze(1)).mean()
+    assert torch.allclose(model.loss(z, pos, neg), want)
+
+
+def test_clipping_and_lr_decay():
+    from vgraph.tasks.ogbl_ddi import make_optimizer
+    model = EmbeddingLinkPredictor(10, 4, 4, 2, "sage", 0.0, "mlp")
+    opt, sched = make_optimizer(model, 0.1, grad_clip=1.0, lr_decay=True, epochs=4)
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 100.0)
+    opt.step()
+    for group in model.clip_groups():
+        assert float(torch.norm(torch.stack([p.grad.norm() for p in group]))) <= 1.0 + 1e-5
+    assert sum(len(g) for g in model.clip_groups()) == len(list(model.parameters()))
+    lrs = []
+    for _ in range(4):
+        lrs.append(opt.param_groups[0]["lr"])
+        sched.step()
+    assert lrs == pytest.approx([0.1, 0.075, 0.05, 0.025])
+
+
+def test_evaluation_is_one_encoder_pass_without_autograd(tmp_path):
+    write_ogbl(tmp_path)
+    data = load_ogbl_ddi(tmp_path)
+    task = OgblDDITask(data, batch_size=64, seed=0)
+    task.eval_batch = 16  # several decoder batches per split
+    model = EmbeddingLinkPredictor(data.num_nodes, 8, 8, 2, "sage", 0.0, "ncn")
+    task.prepare(model)
+    calls, grads = [], []
+    encode, decode = model.encode, model.decode
+    model.encode = lambda g: (calls.append(1), encode(g))[1]
+    model.decode = lambda z, p: (grads.append(torch.is_grad_enabled()), decode(z, p))[1]
+    metrics = task.evaluate(model)
+    assert len(calls) == 1 and len(grads) > 4 and not any(grads)
+    assert metrics["time_s"] >= 0
+
+
+def test_variational_default_trains(tmp_path):
+    write_ogbl(tmp_path / "data")
+    summary, log = _train(tmp_path, "v", "--variational", "--epochs", "4", "--beta", "0.01")
+    losses = [r["loss"] for r in log]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert summary["config"]["variational"] and summary["config"]["mask_targets"]
+
+
+def test_ncn_model_file_carries_the_graph(tmp_path):
+    import vgraph
+    write_ogbl(tmp_path / "data")
+    _train(tmp_path, "n", "--decoder", "ncn", "--loss", "ranking", "--num-neg", "2")
+    bundle = vgraph.load(tmp_path / "n" / "model.pt")
+    data = load_ogbl_ddi(tmp_path / "data")
+    e = data.train_edge
+    adj = bundle.model.adjacency
+    assert adj[e[:, 0], e[:, 1]].all() and adj[e[:, 1], e[:, 0]].all()
+    assert int(adj.sum()) == 2 * e.size(0)  # nothing but the training edges
+    pairs = data.test_edge[:5].t()
+    assert bundle.model.decode(bundle.z, pairs).shape == (5,)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--dataset", "drugbank", "--preset", "ogb-sage"], "--preset applies to --dataset ogbl-ddi only"),
+    (["--dataset", "drugbank", "--grad-clip", "1"], "--grad-clip applies to --dataset ogbl-ddi only"),
+    (["--dataset", "drugbank", "--mask-targets"], "--mask-targets applies to --dataset ogbl-ddi only"),
+    (["--preset", "nope"], "invalid choice: 'nope'"),
+    (["--residual", "-1"], "--residual: must be >= 0"),
+])
+def test_ogbl_flags_are_checked(argv, message, tmp_path, capsys):
+    from vgraph.cli import ddi as train_ddi
+    with pytest.raises(SystemExit) as exc:
+        train_ddi.main(["--out", str(tmp_path / "run"), *argv])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_resume_continues_the_wall_clock(tmp_path):
+    write_ogbl(tmp_path / "data")
+    _, first = _train(tmp_path, "r")
+    summary, log = _train(tmp_path, "r", "--epochs", "2", "--resume")
+    assert [r["epoch"] for r in log] == [0, 1] and log[0] == first[0]
+    assert log[1]["time_s"] > log[0]["time_s"]
+    task = OgblDDITask(load_ogbl_ddi(tmp_path / "data"), batch_size=64)
+    task.start_clock()
+    state = task.state_dict()
+    task.load_state_dict({**state, "elapsed": 1000.0})  # what a checkpoint written at 1,000 s holds
+    assert 1000.0 <= task.evaluate(EmbeddingLinkPredictor(40, 4, 4, 1, "gcn", 0.0, "dot"))["time_s"] < 1100.0

@@ -1,16 +1,28 @@
 """vgraph ddi — drug–drug interactions: ogbl-ddi (Hits@K) or DrugBank 86 types.
 
     vgraph ddi --dataset ogbl-ddi --runs 3 --out runs/ogbl_ddi
+    vgraph ddi --dataset ogbl-ddi --preset ogb-sage --out runs/ogbl_sage
     vgraph ddi --dataset drugbank --protocol warm --out runs/db_warm
     vgraph ddi --dataset drugbank --protocol cold --folds 0 1 2 --out runs/db_cold
 
 Writes summary.json (mean ± std at the best-validation epoch), model.pt (the best run: what
 `vgraph predict-ddi` reads), curves.png and run<k>/ (log.jsonl, best.pt, last.pt). Cold start
 runs one run per --folds entry (run r: the r-th fold, seed --seed + r).
+
+ogbl-ddi presets (--preset; flags given explicitly override the preset's values):
+  vgraph    the default: linear 2-step GCN with a 0.1 input residual on orthogonal
+            embeddings, target edges masked from message passing, MLP-on-Hadamard decoder,
+            clipping 1.0, linear lr decay (docs/models/ddi.md says which values were measured)
+  ogb-sage  the OGB example's GraphSAGE recipe (examples/linkproppred/ddi/gnn.py --use_sage)
+  v1        the issue-6 configuration (SAGE 128, dot decoder, one full-graph step an epoch)
+For ogbl-ddi, log.jsonl has val/test Hits@K and time_s (wall seconds since the run started)
+per evaluation, curves.png plots validation Hits@20 against time_s, and summary.json's
+timing has median_step_s.
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
@@ -21,18 +33,17 @@ from vgraph.data.drugbank import cold_split, warm_split
 from vgraph.data.registry import load
 from vgraph.models.ddi import ContextDDIModel, EmbeddingLinkPredictor
 from vgraph.runs import (add_common_args, add_kl_args, bounded, dropout_rate, job_entry, job_parser,
-                         kl_from_args, nonneg_float, nonneg_int, positive_float, positive_int,
-                         prepare_out, resolved_config, run_seeds)
+                         kl_from_args, nonneg_float, nonneg_int, plot_curves, positive_float, positive_int,
+                         prepare_out, resolved_config, run_seeds, write_json)
 from vgraph.tasks.ddi_predict import save_drugbank_predictor, save_ogbl_predictor
 from vgraph.tasks.drugbank import DrugBankTask
-from vgraph.tasks.ogbl_ddi import OgblDDITask
+from vgraph.tasks.ogbl_ddi import PRESETS, OgblDDITask, make_optimizer
 from vgraph.train import Trainer, seed_everything
 
-DEFAULTS = {"ogbl-ddi": dict(epochs=300, lr=0.01, hidden=128, layers=2, dropout=0.3, batch_size=2 ** 21,
-                             eval_every=5, num_neg=1, conv="sage", decoder="dot"),
+DEFAULTS = {"ogbl-ddi": PRESETS["vgraph"],
             "drugbank": dict(epochs=20, lr=0.002, hidden=128, layers=2, dropout=0.3, batch_size=8192,
                              eval_every=1, protocol="warm", latent=64, isolate=0.2)}
-ONLY = {"ogbl-ddi": ("num_neg", "conv", "decoder", "variational"),
+ONLY = {"ogbl-ddi": ("preset", "variational", *(k for k in PRESETS["v1"] if k not in DEFAULTS["drugbank"])),
         "drugbank": ("protocol", "folds", "latent", "isolate")}
 HEADLINE = {"ogbl-ddi": ("test_hits@10", "test_hits@20", "test_hits@30", "val_hits@20"),
             "warm": ("test_acc", "test_auroc", "test_auprc", "test_f1", "val_auroc"),
@@ -59,10 +70,25 @@ def parse_args(argv=None, prog=None):
     p.add_argument("--latent", type=positive_int, **per, help="drugbank: latent width (64)")
     p.add_argument("--isolate", type=dropout_rate, **per,
                    help="drugbank: fraction of drugs whose graph edges are dropped per step (0.2)")
-    p.add_argument("--num-neg", type=positive_int, **per, help="ogbl-ddi: negatives per positive (1)")
-    p.add_argument("--conv", choices=["gcn", "sage"], **per, help="ogbl-ddi encoder (sage)")
-    p.add_argument("--decoder", choices=["dot", "mlp"], **per, help="ogbl-ddi decoder (dot)")
-    p.add_argument("--variational", action="store_true", **per, help="ogbl-ddi: VGAE latent")
+    g = p.add_argument_group("ogbl-ddi (defaults: the --preset's values)")
+    g.add_argument("--preset", choices=sorted(PRESETS), **per, help="ogbl-ddi recipe (vgraph)")
+    g.add_argument("--num-neg", type=positive_int, **per, help="negatives per positive")
+    g.add_argument("--conv", choices=["gcn", "sage", "gcn-linear"], **per,
+                   help="encoder; gcn-linear: GCN propagation with no non-linearity")
+    g.add_argument("--residual", type=nonneg_float, **per, help="weight of the input embeddings added to every layer")
+    g.add_argument("--decoder", choices=["dot", "mlp", "ncn"], **per,
+                   help="inner product, MLP on z_i*z_j, or that plus the common neighbours' embedding sum")
+    g.add_argument("--mlp-layers", type=positive_int, **per, help="layers of the decoder MLP")
+    g.add_argument("--loss", choices=["bce", "ranking"], **per,
+                   help="bce, or ranking: -log sigmoid(s_pos - s_neg) over each positive's --num-neg negatives")
+    g.add_argument("--mask-targets", action=argparse.BooleanOptionalAction, **per,
+                   help="remove each batch's positive edges from that step's message passing")
+    g.add_argument("--grad-clip", type=nonneg_float, **per, help="clip gradient norms (per parameter group); 0: off")
+    g.add_argument("--lr-decay", action=argparse.BooleanOptionalAction, **per, help="linear lr decay to 0")
+    g.add_argument("--init", choices=["xavier", "orthogonal"], **per, help="initialisation of the embeddings")
+    g.add_argument("--embedding-dropout", action=argparse.BooleanOptionalAction, **per,
+                   help="dropout on the embeddings fed to the first layer")
+    g.add_argument("--variational", action="store_true", **per, help="VGAE latent")
     p.add_argument("--weight-decay", type=nonneg_float, default=0.0, help="Adam weight decay")
     p.add_argument("--patience", type=positive_int, default=None, help="early stopping (evaluations)")
     add_kl_args(p, beta=1e-3, norm="node")
@@ -72,7 +98,10 @@ def parse_args(argv=None, prog=None):
     for key in ONLY[other]:
         if hasattr(args, key):
             p.error(f"--{key.replace('_', '-')} applies to --dataset {other} only")
-    for key, value in {**DEFAULTS[args.dataset], "variational": False, "folds": None}.items():
+    if args.dataset == "ogbl-ddi":
+        args.preset = getattr(args, "preset", "vgraph")
+    base = PRESETS[args.preset] if args.dataset == "ogbl-ddi" else DEFAULTS["drugbank"]
+    for key, value in {**base, "variational": False, "folds": None}.items():
         if not hasattr(args, key):
             setattr(args, key, value)
     if args.device != "cpu":
@@ -93,37 +122,50 @@ def parse_args(argv=None, prog=None):
     return args
 
 
-def _fit(args, model, task, run_dir, monitor, config, desc):
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+def _fit(args, model, task, run_dir, monitor, config, desc, opt=None, scheduler=None):
+    opt = opt or torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     res = Trainer(model, task, opt, epochs=args.epochs, monitor=monitor, patience=args.patience,
                   eval_every=args.eval_every, out_dir=run_dir, config=config, resume=args.resume,
-                  progress=not args.no_progress, desc=desc).fit()
+                  progress=not args.no_progress, desc=desc, scheduler=scheduler).fit()
     return {"metrics": res["best_metrics"], "best_epoch": res["best_epoch"] + 1,
             "history": res["history"], "epoch_times": res["epoch_times"]}
 
 
 def ogbl(args, config):
-    best = {}
+    best, histories, steps = {}, [], []
     data = load("ogbl-ddi", args.root)
-    print(f"ogbl-ddi: {data.summary()}", flush=True)
-    task = OgblDDITask(data, args.batch_size, args.num_neg, args.seed)  # the [N, N] mask once
+    print(f"ogbl-ddi: {data.summary()}; preset {args.preset}", flush=True)
+    task = OgblDDITask(data, args.batch_size, args.num_neg, args.seed, mask_targets=args.mask_targets)
 
     def one_run(r, seed, run_dir):
         seed_everything(seed)
-        task.seed = seed
-        task.generator.manual_seed(seed)
         kwargs = dict(num_nodes=data.num_nodes, embedding_dim=args.hidden, hidden_channels=args.hidden,
                       num_layers=args.layers, conv=args.conv, dropout=args.dropout, decoder=args.decoder,
-                      variational=args.variational, kl=kl_from_args(args).to_dict())
+                      mlp_layers=args.mlp_layers, variational=args.variational, kl=kl_from_args(args).to_dict(),
+                      embedding_dropout=args.embedding_dropout, residual=args.residual, init=args.init,
+                      loss=args.loss)
         model = EmbeddingLinkPredictor(**kwargs)
-        res = _fit(args, model, task, run_dir, "val_hits@20", {**config, "run_seed": seed}, f"run {r}")
+        task.prepare(model, seed)
+        opt, scheduler = make_optimizer(model, args.lr, args.weight_decay, args.grad_clip, args.lr_decay, args.epochs)
+        res = _fit(args, model, task, run_dir, "val_hits@20", {**config, "run_seed": seed}, f"run {r}", opt, scheduler)
+        time_to_best = res["metrics"].pop("time_s", None)
+        histories.append(res["history"])
+        steps.extend(task.step_times)
         if not best or res["metrics"]["val_hits@20"] > best["score"]:
             best.update(score=res["metrics"]["val_hits@20"], run=r, model=model, kwargs=kwargs,
                         z=task.embed(model))
-        return res
+        return {**res, "extra": {"time_to_best_s": time_to_best, "median_step_s": task.median_step_s(),
+                                 "steps": len(task.step_times)}}
 
     summary = run_seeds(args, one_run, job="ddi/ogbl-ddi", config=config, headline=HEADLINE["ogbl-ddi"],
-                        curve="val_hits@20", extra={"dataset": data.summary()})
+                        curve=None, extra={"dataset": data.summary(),
+                                           "preset": {"name": args.preset, "flags": PRESETS[args.preset]}})
+    if steps:  # this process's steps (a --resume counts only the steps it ran)
+        summary["timing"]["median_step_s"] = statistics.median(steps)
+    write_json(Path(args.out) / "summary.json", summary)
+    if not args.no_plot and any(histories):
+        plot_curves(histories, Path(args.out) / "curves.png", y="val_hits@20", x="time_s",
+                    ylabel="validation Hits@20")
     save_ogbl_predictor(Path(args.out) / "model.pt", best["model"], best["kwargs"], best["z"], data.node_drug_ids,
                         meta={"run": best["run"], "val_hits@20": best["score"]})
     return summary

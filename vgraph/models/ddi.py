@@ -2,8 +2,9 @@
 (DrugBank), plus :class:`DDIBundle`, the file ``vgraph ddi`` writes for ``vgraph predict-ddi``.
 
 **EmbeddingLinkPredictor** — a link predictor for a drug graph without node features:
-learnable node embeddings -> a GCN or GraphSAGE encoder on :mod:`vgraph.ops` -> optionally a
-variational layer -> an inner-product (:func:`vgraph.ops.sddmm`) or MLP-on-Hadamard decoder.
+learnable node embeddings -> a GCN, GraphSAGE or linear-GCN encoder on :mod:`vgraph.ops`
+(optionally with an input residual) -> optionally a variational layer -> an inner-product
+(:func:`vgraph.ops.sddmm`), MLP-on-Hadamard or common-neighbour-aware (NCN-style) decoder.
 This is the GAE family the OGB leaderboard's strong entries come from (GCN/SAGE with node
 embeddings; Refined-GAE, arXiv 2411.03845).
 
@@ -34,7 +35,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from vgraph.nn import GCNConv, HadamardMLP, KLConfig, SAGEConv, VariationalLayer
+from vgraph.nn import CommonNeighborDecoder, GCNConv, HadamardMLP, KLConfig, SAGEConv, VariationalLayer
 from vgraph.ops import SparseGraph, sddmm
 
 
@@ -124,44 +125,90 @@ class EmbeddingLinkPredictor(nn.Module):
     Args:
         num_nodes: nodes in the graph. embedding_dim: width of the learnable input embedding.
         hidden_channels: width of every encoder layer (and the latent). num_layers: encoder
-            layers (>= 1). conv: ``"gcn"`` or ``"sage"``. dropout: on the input of each layer.
-        decoder: ``"dot"`` (inner product) or ``"mlp"`` (MLP on the Hadamard product).
+            layers (>= 1). conv: ``"gcn"``, ``"sage"`` (ReLU between layers) or
+            ``"gcn-linear"`` (GCN propagation with no non-linearity, as in Refined-GAE).
+        dropout: on the input of each layer after the first, and in the decoder MLP.
+        embedding_dropout: also drop out the embeddings fed to the first layer (the OGB
+            example does not). residual: add ``residual * x0`` (the input embeddings) to every
+            layer's output, an APPNP-like anchor that keeps each drug's own embedding in its
+            representation (needs ``embedding_dim == hidden_channels``).
+        decoder: ``"dot"`` (inner product), ``"mlp"`` (MLP on the Hadamard product) or
+            ``"ncn"`` (:class:`~vgraph.nn.CommonNeighborDecoder`; call :meth:`set_adjacency`).
+        mlp_layers: layers of the decoder MLP. init: ``"xavier"`` or ``"orthogonal"`` embeddings.
+        loss: ``"bce"`` (positives vs negatives) or ``"ranking"`` (``-log sigmoid(s_pos - s_neg)``
+            over each positive's negatives: an AUC-type pairwise loss as in PLNLP).
         variational: add μ / log σ heads and a :class:`VariationalLayer` (``kl`` its config).
 
     Shapes:
         ``encode(graph) -> z [N, hidden_channels]``; ``decode(z, pairs [2, P]) -> logits [P]``.
     """
 
+    CONVS = ("gcn", "sage", "gcn-linear")
+    DECODERS = ("dot", "mlp", "ncn")
+
     def __init__(self, num_nodes: int, embedding_dim: int = 256, hidden_channels: int = 256,
                  num_layers: int = 2, conv: str = "gcn", dropout: float = 0.5,
                  decoder: str = "dot", mlp_layers: int = 2, variational: bool = False,
-                 kl: KLConfig | dict | None = None):
+                 kl: KLConfig | dict | None = None, embedding_dropout: bool = True,
+                 residual: float = 0.0, init: str = "xavier", loss: str = "bce"):
         super().__init__()
-        if conv not in ("gcn", "sage"):
-            raise ValueError(f"conv must be 'gcn' or 'sage', got {conv!r}")
-        if decoder not in ("dot", "mlp"):
-            raise ValueError(f"decoder must be 'dot' or 'mlp', got {decoder!r}")
+        if conv not in self.CONVS:
+            raise ValueError(f"conv must be one of {self.CONVS}, got {conv!r}")
+        if decoder not in self.DECODERS:
+            raise ValueError(f"decoder must be one of {self.DECODERS}, got {decoder!r}")
+        if loss not in ("bce", "ranking"):
+            raise ValueError(f"loss must be 'bce' or 'ranking', got {loss!r}")
+        if init not in ("xavier", "orthogonal"):
+            raise ValueError(f"init must be 'xavier' or 'orthogonal', got {init!r}")
+        if residual and embedding_dim != hidden_channels:
+            raise ValueError("residual needs embedding_dim == hidden_channels")
         self.embedding = nn.Embedding(num_nodes, embedding_dim)
-        nn.init.xavier_uniform_(self.embedding.weight)
+        (nn.init.xavier_uniform_ if init == "xavier" else nn.init.orthogonal_)(self.embedding.weight)
         dims = [embedding_dim] + [hidden_channels] * num_layers
-        make = (lambda a, b: GCNConv(a, b)) if conv == "gcn" else SAGEConv
+        make = SAGEConv if conv == "sage" else (lambda a, b: GCNConv(a, b))
         self.convs = nn.ModuleList(make(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.dropout, self.decoder_kind, self.variational = dropout, decoder, variational
+        self.conv_kind, self.embedding_dropout, self.residual, self.loss_kind = conv, embedding_dropout, residual, loss
         if variational:
             self.mu = nn.Linear(hidden_channels, hidden_channels)
             self.logstd = nn.Linear(hidden_channels, hidden_channels)
             self.var = VariationalLayer(_kl(kl))
         self.mlp = HadamardMLP(hidden_channels, hidden_channels, 1, mlp_layers, dropout) \
             if decoder == "mlp" else None
+        self.ncn = CommonNeighborDecoder(hidden_channels, hidden_channels, mlp_layers, dropout) \
+            if decoder == "ncn" else None
+        if decoder == "ncn":  # the training graph, saved with the model so prediction needs nothing else
+            self.register_buffer("adjacency", torch.zeros(num_nodes, num_nodes, dtype=torch.bool))
         self.out_channels = hidden_channels
         self._mu = self._logstd = None
 
+    def set_adjacency(self, edge_index: torch.Tensor):
+        """Store the graph whose common neighbours the ``"ncn"`` decoder sums (both directions)."""
+        if self.ncn is None:
+            return
+        self.adjacency.zero_()
+        self.adjacency[edge_index[0], edge_index[1]] = True
+        self.adjacency[edge_index[1], edge_index[0]] = True
+        self.adjacency.fill_diagonal_(False)
+
+    def clip_groups(self) -> list:
+        """Parameter groups clipped separately (as the OGB example does): embeddings, encoder, decoder."""
+        emb = [self.embedding.weight]
+        dec = [p for m in (self.mlp, self.ncn) if m is not None for p in m.parameters()]
+        taken = {id(p) for p in emb + dec}
+        enc = [p for p in self.parameters() if id(p) not in taken]
+        return [g for g in (emb, enc, dec) if g]
+
     def encode(self, graph: SparseGraph) -> torch.Tensor:
         """Node embeddings (a posterior sample in training, μ in eval mode for the VGAE)."""
-        x = self.embedding.weight
+        x0 = x = self.embedding.weight
         for i, conv in enumerate(self.convs):
-            x = conv(F.dropout(x, self.dropout, self.training), graph)
-            if i < len(self.convs) - 1:
+            if i > 0 or self.embedding_dropout:
+                x = F.dropout(x, self.dropout, self.training)
+            x = conv(x, graph)
+            if self.residual:
+                x = x + self.residual * x0
+            if i < len(self.convs) - 1 and self.conv_kind != "gcn-linear":
                 x = F.relu(x)
         if not self.variational:
             return x
@@ -170,16 +217,23 @@ class EmbeddingLinkPredictor(nn.Module):
 
     def decode(self, z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
         """Logits of the pairs ``[2, P]``."""
+        if self.ncn is not None:
+            return self.ncn(z, pairs, self.adjacency)
         if self.mlp is None:
             return sddmm(z, z, pairs)
         return self.mlp(z[pairs[0]], z[pairs[1]])
 
     def loss(self, z: torch.Tensor, pos_pairs: torch.Tensor, neg_pairs: torch.Tensor,
              epoch: int = 0) -> torch.Tensor:
-        """Binary cross-entropy of positives vs negatives (+ the KL term for the VGAE)."""
+        """BCE of positives vs negatives, or the pairwise ranking loss of each positive
+        against its ``K`` negatives (``neg_pairs`` holds ``K`` per positive, positive ``p``'s
+        at ``p*K .. p*K+K-1``); plus the KL term for the VGAE."""
         logits = self.decode(z, torch.cat([pos_pairs, neg_pairs], 1))
         pos, neg = logits[:pos_pairs.size(1)], logits[pos_pairs.size(1):]
-        loss = F.softplus(-pos).mean() + F.softplus(neg).mean()
+        if self.loss_kind == "ranking":
+            loss = F.softplus(neg.view(pos.size(0), -1) - pos.unsqueeze(1)).mean()
+        else:
+            loss = F.softplus(-pos).mean() + F.softplus(neg).mean()
         if self.variational and self.training:
             loss = loss + self.var.kl_loss(self._mu, self._logstd, epoch)
         return loss
