@@ -10,11 +10,16 @@ import hashlib
 import os
 from pathlib import Path
 
-REPO_DATASETS = Path(__file__).resolve().parent.parent / "datasets"
+_CHECKOUT = Path(__file__).resolve().parent.parent
+# In a source checkout the repository's datasets/ folder; in an installed package (no
+# checkout around it) a folder in the user's home, so messages never point into site-packages.
+REPO_DATASETS = (_CHECKOUT / "datasets" if (_CHECKOUT / "pyproject.toml").is_file()
+                 else Path("~/vgraph-datasets").expanduser())
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """Resolve the raw-data root: ``root``, else ``$VGRAPH_DATA``, else repo ``datasets/``."""
+    """Resolve the raw-data root: ``root``, else ``$VGRAPH_DATA``, else the checkout's
+    ``datasets/`` (``~/vgraph-datasets`` for an installed package)."""
     if root is not None:
         return Path(root).expanduser().resolve()
     env = os.environ.get("VGRAPH_DATA")
