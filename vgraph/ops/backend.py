@@ -161,30 +161,28 @@ def _check_forced(path: str, device, dtype):
 
 
 # ---------------------------------------------------------------------- the probe
-@functools.lru_cache(maxsize=1)
-def cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), else the machine type."""
+def _cpuinfo_field(name: str) -> str | None:
+    """The first ``name : value`` line of ``/proc/cpuinfo`` (``None`` where there is none)."""
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith("model name"):
+                if line.startswith(name):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.machine()
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else the machine type."""
+    return _cpuinfo_field("model name") or platform.machine()
 
 
 @functools.lru_cache(maxsize=1)
 def _cpu_flags() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    have = set(line.split(":", 1)[1].split())
-                    return "+".join(f for f in ("avx2", "avx512f", "amx_tile") if f in have)
-    except OSError:
-        pass
-    return ""
+    have = set((_cpuinfo_field("flags") or "").split())
+    return "+".join(f for f in ("avx2", "avx512f", "amx_tile") if f in have)
 
 
 def _cpu_key() -> str:
