@@ -28,8 +28,6 @@ Shapes:
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -237,17 +235,3 @@ def pair_metrics(z: torch.Tensor, task, which=("test",)) -> dict:
         out.update({f"{name}_{k}": v for k, v in m.items()})
     return out
 
-
-def train_on_task(model: MetaGraph, task, steps: int, lr: float = 0.01, generator=None) -> MetaGraph:
-    """A copy of ``model`` trained with Adam for ``steps`` on ``task``'s revealed edges (all
-    parameters, no signature): the from-scratch and fine-tuning baselines."""
-    model = copy.deepcopy(model)
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for epoch in range(steps):
-        opt.zero_grad()
-        neg = task.split.sample_train_negatives(generator=generator)
-        loss = model.task_loss({}, task, task.split.train_pos, neg, model.film(task), epoch) + model.structure_loss()
-        loss.backward()
-        opt.step()
-    return model

@@ -19,6 +19,7 @@ import torch
 from vgraph.models.isoc_vgae import IsoCVGAE
 from vgraph.ops import SparseGraph, SparseMatrix
 from vgraph.tasks import probes
+from vgraph.tasks.shuffle import EpochOrder
 
 
 def kipf_dense_targets(edge_index: torch.Tensor, num_nodes: int):
@@ -96,14 +97,11 @@ class GraphBatchTask:
     def __init__(self, graphs, batch_size: int = 64, seed: int = 0, device="cpu"):
         self.graphs, self.batch_size, self.seed = graphs, batch_size, seed
         self.device = torch.device(device)
-        self.generator = torch.Generator().manual_seed(seed)
-        self._epoch_start = self.generator.get_state()
-        self._replay = False
+        self.order = EpochOrder(torch.Generator().manual_seed(seed))
         self._total, self._count = 0.0, 0
 
-    def batches(self, generator: torch.Generator, training: bool = True):
-        """``(graph ids, x, edge_index, batch vector)`` in a random order from ``generator``."""
-        order = torch.randperm(len(self.graphs), generator=generator)
+    def batches(self, order: torch.Tensor, training: bool = True):
+        """``(graph ids, x, edge_index, batch vector)`` of consecutive slices of ``order``."""
         for start in range(0, len(self.graphs), self.batch_size):
             idx = order[start:start + self.batch_size]
             if idx.numel() < 2 and training:
@@ -112,13 +110,9 @@ class GraphBatchTask:
             yield idx, x.to(self.device), ei.to(self.device), batch.to(self.device)
 
     def training_batches(self, epoch: int, start: int = 0):
-        if self._replay and start:  # resumed mid-epoch: redraw the interrupted epoch's order
-            self.generator.set_state(self._epoch_start)
-        else:
-            self._epoch_start = self.generator.get_state()
+        if not start:
             self._total, self._count = 0.0, 0
-        self._replay = False
-        for k, item in enumerate(self.batches(self.generator)):
+        for k, item in enumerate(self.batches(self.order.draw(len(self.graphs), start))):
             if k >= start:
                 yield item
 
@@ -133,21 +127,18 @@ class GraphBatchTask:
         return {"loss": self._total / max(self._count, 1)}
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state(), "epoch_start": self._epoch_start,
-                "partial": [self._total, self._count]}
+        return {**self.order.state_dict(), "partial": [self._total, self._count]}
 
     def load_state_dict(self, state: dict):
-        self.generator.set_state(state["generator"])
-        self._epoch_start = state["epoch_start"]
+        self.order.load_state_dict(state)
         self._total, self._count = float(state["partial"][0]), int(state["partial"][1])
-        self._replay = True
 
     @torch.no_grad()
     def embeddings(self, model, width: int) -> torch.Tensor:
         """Sum-pooled eval-mode embeddings ``[G, width]`` over random batches (see above)."""
         out = torch.zeros(len(self.graphs), width)
-        gen = torch.Generator().manual_seed(self.seed + 7919)
-        for idx, x, ei, batch in self.batches(gen, training=False):
+        order = torch.randperm(len(self.graphs), generator=torch.Generator().manual_seed(self.seed + 7919))
+        for idx, x, ei, batch in self.batches(order, training=False):
             z = embed(model, x, SparseGraph(ei, x.size(0), _validated=True))
             out[idx] = probes.sum_pool(z, batch.cpu(), idx.numel())
         return out
