@@ -82,7 +82,8 @@ def test_evaluate_and_baseline_training_give_metrics():
     torch.manual_seed(0)
     task = link_task(_toy_graph(4), 0.5, 4, 0.2, 0.2)
     model = MetaGraph(2, hidden=8, latent=4, signature=False)
-    m = model.evaluate(task, which=("val", "test"), generator=torch.Generator().manual_seed(0))
+    from vgraph.tasks.metagraph import adapted_metrics
+    m = adapted_metrics(model, task, ("val", "test"), torch.Generator().manual_seed(0))
     assert set(m) == {"val_auc", "val_ap", "test_auc", "test_ap"}
     from vgraph.tasks.metagraph import RevealedEdgesTask
     from vgraph.train import Trainer
@@ -155,7 +156,7 @@ def test_standardize_features_fits_on_meta_train_graphs_and_keeps_one_hot_column
 
 def test_diverged_embeddings_give_a_clear_error():
     from vgraph.errors import TrainingDivergedError
-    from vgraph.models.metagraph import pair_metrics
+    from vgraph.tasks.metagraph import pair_metrics
     task = link_task(_toy_graph(0), fraction=0.5, seed=0)
     z = torch.full((task.num_nodes, 4), float("nan"))
     with pytest.raises(TrainingDivergedError, match="diverged"):

@@ -24,7 +24,7 @@ from vgraph.models.metagraph import CCMetaGraph, MetaGraph
 from vgraph.runs import (add_common_args, add_kl_args, bounded, job_entry, job_parser, kl_from_args,
                          nonneg_float, nonneg_int, positive_float, positive_int, prepare_out,
                          resolved_config, run_seeds)
-from vgraph.tasks.metagraph import MetaLearningTask, PooledPretrainTask, RevealedEdgesTask
+from vgraph.tasks.metagraph import MetaLearningTask, PooledPretrainTask, RevealedEdgesTask, adapted_metrics
 from vgraph.train import Trainer, seed_everything
 
 METHODS = ("scratch", "finetune", "metagraph", "ccmetagraph")
@@ -126,7 +126,7 @@ def main(argv=None, prog="vgraph metagraph"):
         task = MetaLearningTask(trains, vals, args.meta_batch, _gen(seed), eval_seed=seed)
         res = trainer(model, task, args.meta_lr, args.meta_epochs, run_dir / m, {**config, "method": m, "run_seed": seed},
                       monitor="val_auc", grad_clip=args.grad_clip, desc=m).fit()
-        rows = [model.evaluate(t, ("test",), generator=_gen(seed)) for t in tests]
+        rows = [adapted_metrics(model, t, ("test",), _gen(seed)) for t in tests]
         extra = {"best_epoch": res["best_epoch"], "best_val_auc": res["best_metrics"]["val_auc"]}
         if m == "ccmetagraph":
             extra.update(A=model.structure().tolist(), h=float(model.causal.acyclicity().detach()))

@@ -18,8 +18,25 @@ import statistics
 
 import torch
 
-from vgraph.models.metagraph import pair_metrics
+from vgraph.metrics import link_metrics
+from vgraph.models.metagraph import score_pairs
 from vgraph.tasks.shuffle import EpochOrder
+
+
+def pair_metrics(z: torch.Tensor, task, which=("test",)) -> dict:
+    """``{"<which>_auc", "<which>_ap"}`` of inner-product scores on a graph's pairs."""
+    out = {}
+    for name in which:
+        pos, neg = getattr(task.split, f"{name}_pos"), getattr(task.split, f"{name}_neg")
+        m = link_metrics({"pos": torch.sigmoid(score_pairs(z, pos)),
+                          "neg": torch.sigmoid(score_pairs(z, neg))}, ks=())
+        out.update({f"{name}_{k}": v for k, v in m.items()})
+    return out
+
+
+def adapted_metrics(model, task, which=("test",), generator=None) -> dict:
+    """Meta-Graph's few-shot score: adapt to the graph's revealed edges, then AUC / AP."""
+    return pair_metrics(model.adapted_embedding(task, generator=generator), task, which)
 
 
 def _mean_val_auc(scores) -> dict:
@@ -114,8 +131,9 @@ class MetaLearningTask:
         return sum(model.meta_loss(t, generator=gen, epoch=epoch) for t in batch) / len(batch)
 
     def evaluate(self, model) -> dict:
-        return _mean_val_auc(model.evaluate(t, ("val",), generator=torch.Generator().manual_seed(self.eval_seed))
-                             ["val_auc"] for t in self.vals)
+        gen = torch.Generator
+        return _mean_val_auc(adapted_metrics(model, t, ("val",), gen().manual_seed(self.eval_seed))["val_auc"]
+                             for t in self.vals)
 
     def state_dict(self) -> dict:
         return {**self.order.state_dict(), "updated_at": self.updated_at}
