@@ -18,13 +18,14 @@ import statistics
 
 import torch
 
-from vgraph.data.tu_link import link_task, load_link_graphs, split_graphs, standardize_features
+from vgraph.data.tu_link import load_link_graphs
 from vgraph.errors import TrainingDivergedError
 from vgraph.models.metagraph import CCMetaGraph, MetaGraph
 from vgraph.runs import (add_common_args, add_kl_args, bounded, job_entry, job_parser, kl_from_args,
                          nonneg_float, nonneg_int, positive_float, positive_int, prepare_out,
                          resolved_config, run_seeds)
-from vgraph.tasks.metagraph import MetaLearningTask, PooledPretrainTask, RevealedEdgesTask, adapted_metrics
+from vgraph.tasks.metagraph import (MetaLearningTask, PooledPretrainTask, RevealedEdgesTask, adapted_metrics,
+                                   few_shot_tasks)
 from vgraph.train import Trainer, seed_everything
 
 METHODS = ("scratch", "finetune", "metagraph", "ccmetagraph")
@@ -133,15 +134,7 @@ def main(argv=None, prog="vgraph metagraph"):
         return _mean(rows), extra
 
     def one_run(r, seed, run_dir):
-        chosen = graphs
-        if args.max_graphs and len(graphs) > args.max_graphs:
-            pick = torch.randperm(len(graphs), generator=_gen(seed))[:args.max_graphs].tolist()
-            chosen = [graphs[i] for i in sorted(pick)]
-        tr, va, te = split_graphs(len(chosen), seed=seed)
-        if args.standardize:
-            chosen = standardize_features(chosen, [chosen[i] for i in tr])
-        tasks = [link_task(g, args.edge_fraction, seed * 100003 + g.index) for g in chosen]
-        parts = [tasks[i] for i in tr], [tasks[i] for i in va], [tasks[i] for i in te]
+        parts = few_shot_tasks(graphs, args.edge_fraction, seed, args.max_graphs, args.standardize)
         metrics, extra = {}, {"graphs": [len(p) for p in parts]}
         for m in args.methods:
             try:

@@ -18,6 +18,7 @@ import statistics
 
 import torch
 
+from vgraph.data.tu_link import link_task, split_graphs, standardize_features
 from vgraph.metrics import link_metrics
 from vgraph.models.metagraph import score_pairs
 from vgraph.tasks.shuffle import EpochOrder
@@ -32,6 +33,23 @@ def pair_metrics(z: torch.Tensor, task, which=("test",)) -> dict:
                           "neg": torch.sigmoid(score_pairs(z, neg))}, ks=())
         out.update({f"{name}_{k}": v for k, v in m.items()})
     return out
+
+
+def few_shot_tasks(graphs: list, fraction: float, seed: int, max_graphs: int | None = None,
+                   standardize: bool = False) -> tuple[list, list, list]:
+    """Meta-train / meta-val / meta-test :class:`~vgraph.data.tu_link.LinkTask` lists of one run:
+    at most ``max_graphs`` graphs (a seeded subset), split 60/15/25, each revealing
+    ``fraction`` of its training edges; ``standardize`` z-scores the attributes with the
+    meta-train graphs' statistics."""
+    chosen = graphs
+    if max_graphs and len(graphs) > max_graphs:
+        pick = torch.randperm(len(graphs), generator=torch.Generator().manual_seed(seed))[:max_graphs].tolist()
+        chosen = [graphs[i] for i in sorted(pick)]
+    tr, va, te = split_graphs(len(chosen), seed=seed)
+    if standardize:
+        chosen = standardize_features(chosen, [chosen[i] for i in tr])
+    tasks = [link_task(g, fraction, seed * 100003 + g.index) for g in chosen]
+    return [tasks[i] for i in tr], [tasks[i] for i in va], [tasks[i] for i in te]
 
 
 def adapted_metrics(model, task, which=("test",), generator=None) -> dict:
