@@ -1,4 +1,4 @@
-"""``vgraph ccvgae``: CCVGAE (or the VGAE baseline) for link prediction on one graph, optionally
+"""vgraph ccvgae: CCVGAE (or the VGAE baseline) for link prediction on one graph, optionally
 in a low-edge regime that keeps only a fraction of the training edges.
 
     vgraph ccvgae --dataset Cora --model ccvgae --edge-fraction 0.1 --runs 5 --out runs/ccvgae_cora_10 --plot-structure

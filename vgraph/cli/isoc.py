@@ -1,4 +1,4 @@
-"""``vgraph isoc``: train IsoC-VGAE, GAE or VGAE without labels, then probe the frozen embeddings.
+"""vgraph isoc: train IsoC-VGAE, GAE or VGAE without labels, then probe the frozen embeddings.
 
     vgraph isoc --task node  --dataset Cora  --model isoc_vgae --runs 5 --out runs/isoc/cora_node
     vgraph isoc --task link  --dataset Cora  --model vgae      --runs 5 --out runs/isoc/cora_link_vgae

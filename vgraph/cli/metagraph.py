@@ -1,4 +1,4 @@
-"""``vgraph metagraph``: few-shot link prediction across many graphs: VGAE from scratch, VGAE
+"""vgraph metagraph: few-shot link prediction across many graphs: VGAE from scratch, VGAE
 fine-tuned from a pooled pre-training, Meta-Graph and CC-Meta-Graph.
 
     vgraph metagraph --dataset FIRSTMM_DB --edge-fraction 0.1 --methods scratch finetune metagraph ccmetagraph --runs 5

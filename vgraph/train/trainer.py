@@ -8,7 +8,10 @@ The trainer never knows which task it runs. A task provides either
   resumes mid-epoch),
 
 and ``evaluate(model) -> dict``; optionally ``state_dict``/``load_state_dict`` for its own
-RNG (e.g. the negative sampler), so that ``--resume`` continues bit-identically.
+RNG (e.g. the negative sampler), so that ``--resume`` continues bit-identically, and the
+hooks ``before_epoch(model, epoch)`` / ``after_step(model, epoch)`` (Meta-Graph's once-per-
+meta-epoch Lagrangian step). Model selection reads ``monitor`` from the epoch's record: a
+metric of ``evaluate`` or ``"loss"`` (IsoC-VGAE's lowest-training-loss rule).
 
 Under ``torchrun`` (an initialised process group with more than one rank) the trainer
 wraps the model in DDP (:func:`vgraph.train.distributed.wrap_model`), averages the logged
