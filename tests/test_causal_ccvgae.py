@@ -1,6 +1,7 @@
 """CCVGAE on a tiny graph: shapes, loss, gradients to A, the schedule, the KL knobs."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from vgraph.data import random_link_split
@@ -65,3 +66,38 @@ def test_trains_with_the_linkpred_task_on_revealed_edges():
         opt.step()
     metrics = task.evaluate(model)
     assert 0.0 <= metrics["test_auc"] <= 1.0
+
+
+def test_cli_end_to_end_with_structure_report(tmp_path):
+    """`vgraph ccvgae` on Cora 10 %, 2 epochs: summary.json holds each run's A, h(A), DAG
+    flag, and --plot-structure draws it."""
+    import json
+    from conftest import dataset_path
+    from vgraph.cli.ccvgae import main
+    dataset_path("planetoid", "Cora", "raw")
+    out = tmp_path / "run"
+    summary = main(["--dataset", "Cora", "--edge-fraction", "0.1", "--epochs", "2", "--runs", "1", "--threads", "1",
+                    "--no-progress", "--plot-structure", "--out", str(out)])
+    assert 0.0 <= summary["metrics"]["test_auc"]["mean"] <= 1.0
+    report = json.loads((out / "summary.json").read_text())["per_run"][0]["extra"]["structure"]
+    assert len(report["A"]) == 4 and report["h"] >= 0.0 and isinstance(report["dag"], bool)
+    assert (out / "structure_run0.png").is_file()
+
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--edge-fraction", "0"], "--edge-fraction: must be > 0"),
+    (["--edge-fraction", "1.5"], "--edge-fraction: must be <= 1"),
+    (["--epochs", "0"], "--epochs: must be >= 1"),
+    (["--hidden", "0"], "--hidden: must be >= 1"),
+    (["--dropout", "1.5"], "--dropout: must be < 1"),
+    (["--val-ratio", "0.6", "--test-ratio", "0.5"], "must be < 1"),
+    (["--test-ratio", "0"], "--test-ratio: must be > 0"),
+    (["--beta", "-1"], "--beta: must be >= 0"),
+])
+def test_bad_flags_are_one_line_exit_2(flags, message, capsys):
+    from vgraph.cli.ccvgae import main
+    with pytest.raises(SystemExit) as exc:
+        main(flags + ["--out", "/nonexistent/never-written"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and message in err and len(err.splitlines()) == 1

@@ -1,11 +1,12 @@
 """IsoC-VGAE end to end in seconds: training lowers the loss, probes read separable
-embeddings, the TU loader matches PyG, and the script writes summary.json."""
+embeddings, the TU loader matches PyG, `vgraph isoc` writes summary.json, the baselines
+train with Kipf's dense loss, and the lowest-loss rule runs under the one Trainer."""
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 import torch
 
 from conftest import dataset_path
@@ -14,7 +15,6 @@ from vgraph.models.isoc_vgae import IsoCVGAE
 from vgraph.ops import SparseGraph
 from vgraph.tasks import probes
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def two_community_graph(n=40, seed=0):
@@ -94,26 +94,44 @@ def test_tu_loader_matches_pyg():
     assert batch.tolist() == sorted(batch.tolist()) and int(ei.max()) < x.size(0)
 
 
-def test_script_end_to_end(tmp_path):
+def test_cli_end_to_end(tmp_path):
     dataset_path("TUDataset", "MUTAG", "raw")
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import train_isoc
+    from vgraph.cli.isoc import main
     out = tmp_path / "run"
-    common = ["--task", "graph", "--dataset", "MUTAG", "--runs", "1", "--epochs", "2",
-              "--probe-epochs", "2", "--folds", "2", "--dims", "8,8", "--out", str(out), "--no-progress"]
-    summary = train_isoc.main(common + ["--model", "isoc_vgae"])
+    common = ["--task", "graph", "--dataset", "MUTAG", "--runs", "1", "--epochs", "2", "--probe-epochs", "2",
+              "--folds", "2", "--dims", "8,8", "--out", str(out), "--no-progress", "--threads", "1"]
+    summary = main(common + ["--model", "isoc_vgae"])
     assert {"split_test_acc", "cv_test_acc"} <= set(summary["metrics"])
     assert json.loads((out / "summary.json").read_text())["model"] == "isoc_vgae"
-    summary = train_isoc.main(common + ["--model", "vgae"])
+    assert (out / "run0" / "last.pt").is_file()  # the one Trainer checkpoints every run
+    summary = main(common + ["--model", "vgae", "--overwrite"])
     assert 0.0 <= summary["metrics"]["split_test_acc"]["mean"] <= 1.0
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--epochs", "0"], "--epochs: must be >= 1"),
+    (["--lr", "-1"], "--lr: must be > 0"),
+    (["--dims", "16,0"], "widths must be >= 1"),
+    (["--patience", "-2"], "--patience: must be >= -1"),
+    (["--enc-dropout", "1.5"], "--enc-dropout: must be < 1"),
+    (["--batch-size", "1"], "--batch-size: must be >= 2"),
+    (["--runs", "0"], "--runs: must be >= 1"),
+    (["--task", "graph", "--dataset", "Cora"], "needs a TU"),
+])
+def test_bad_flags_are_one_line_exit_2(flags, message, capsys):
+    from vgraph.cli.isoc import main
+    argv = flags if "--task" in flags else ["--task", "node"] + flags
+    with pytest.raises(SystemExit) as exc:
+        main(argv + ["--out", "/nonexistent/never-written"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and message in err and len(err.splitlines()) == 1
 
 
 def test_graph_embedding_batches_are_random_and_cover_every_graph():
     """PairNorm centres over a batch: embeddings computed over consecutive graphs of a
     class-sorted dataset (PROTEINS, ENZYMES) would carry the label. Embedding batches are
     drawn in a seeded random order and cover every graph once (a singleton batch included)."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from train_isoc import _graph_batches
+    from vgraph.tasks.isoc import GraphBatchTask
 
     class Stub:
         def __len__(self):
@@ -122,10 +140,76 @@ def test_graph_embedding_batches_are_random_and_cover_every_graph():
         def subset(self, idx):
             return torch.zeros(len(idx), 1), torch.empty(2, 0, dtype=torch.long), torch.arange(len(idx)), None
 
-    gen = torch.Generator().manual_seed(0)
-    batches = [idx for idx, *_ in _graph_batches(Stub(), 64, gen, training=False)]
+    task = GraphBatchTask(Stub(), 64, seed=0)
+    order = torch.randperm(129, generator=torch.Generator().manual_seed(0))
+    batches = [idx for idx, *_ in task.batches(order, training=False)]
     seen = torch.cat(batches)
     assert sorted(seen.tolist()) == list(range(129)) and [b.numel() for b in batches] == [64, 64, 1]
     assert not torch.equal(seen, torch.arange(129))
-    train = [idx for idx, *_ in _graph_batches(Stub(), 64, torch.Generator().manual_seed(0))]
+    train = [idx for idx, *_ in task.training_batches(0)]
     assert [b.numel() for b in train] == [64, 64]  # training skips the singleton (BatchNorm)
+    assert not torch.equal(torch.cat(train), torch.cat([idx for idx, *_ in task.training_batches(1)]))
+
+
+def test_baseline_dense_loss_is_the_link_tasks_loss():
+    """The IsoC baselines' GAE/VGAE loss is Kipf's, exactly as LinkPredTask computes it: labels
+    A + I, pos_weight and norm from A alone (the defect was counting the N self-loops)."""
+    from vgraph.data.split import random_link_split
+    from vgraph.models.autoencoder import dense_recon_loss
+    from vgraph.models.factory import build_autoencoder
+    from vgraph.tasks import LinkPredTask
+    from vgraph.tasks.isoc import FullGraphEmbeddingTask, kipf_dense_targets
+    x, ei, _ = two_community_graph(30)
+    split = random_link_split(ei, 30, 0.1, 0.1, seed=0)
+    n, e = 30, split.mp_edge_index.size(1)
+    pos, pos_weight, norm = kipf_dense_targets(split.mp_edge_index, n)
+    assert pos.size(1) == e + n  # the diagonal is labelled positive ...
+    assert pos_weight == (n * n - e) / e and norm == n * n / ((n * n - e) * 2)  # ... but not counted
+    for kind in ("gae", "vgae"):
+        torch.manual_seed(0)
+        model = build_autoencoder(kind, 2, hidden=8, latent=4)
+        link = LinkPredTask(split, x, loss="dense")
+        ours = FullGraphEmbeddingTask(x, split.mp_edge_index, n)
+        model.eval()  # VGAE: z = mu, so both calls see the same embeddings
+        a, b = link.training_loss(model, 0), ours.training_loss(model, 0)
+        assert torch.equal(a, b)
+        z = model.encode(x, ours.graph)
+        target = torch.zeros(n, n)
+        target[pos[0], pos[1]] = 1.0
+        reference = dense_recon_loss(z @ z.t(), target, pos_weight, norm) + model.kl_loss(0)
+        assert torch.allclose(b, reference, atol=1e-6)
+        old_weight = (n * n - (e + n)) / (e + n)  # what train_isoc.py used to count
+        assert not torch.allclose(b, dense_recon_loss(z @ z.t(), target, old_weight, norm) + model.kl_loss(0))
+
+
+def test_lowest_training_loss_rule_under_the_trainer():
+    """IsoC's rule as Trainer(monitor="loss", mode="min"): the weights after the step of the
+    lowest-loss epoch are kept, and training stops at the (patience + 1)-th epoch without a
+    lower loss (the CLI passes patience + 1); monitor=None keeps the last weights."""
+    from vgraph.train import Trainer
+    losses = [5.0, 3.0, 4.0, 2.0, 2.5, 2.2, 2.1, 9.0, 1.0]
+
+    class Scripted:
+        def training_loss(self, model, epoch):
+            return model.w.sum() * 0 + losses[epoch]
+
+        def evaluate(self, model):
+            return {}
+
+    def run(**kw):
+        model = torch.nn.Module()
+        model.w = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD(model.parameters(), lr=1.0)
+        steps = []
+
+        class Counting(Scripted):
+            def after_step(self, model, epoch):
+                model.w.data.fill_(epoch + 1)  # the weights after epoch e's step are e + 1
+                steps.append(epoch)
+        result = Trainer(model, Counting(), opt, epochs=len(losses), progress=False, **kw).fit()
+        return float(model.w.detach()), result, steps
+
+    w, result, steps = run(monitor="loss", mode="min", patience=2 + 1)
+    assert result["best_epoch"] == 3 and w == 4.0 and steps == [0, 1, 2, 3, 4, 5, 6]
+    w, result, steps = run(monitor=None)
+    assert w == len(losses) and result["best_epoch"] == -1 and len(steps) == len(losses)

@@ -2,12 +2,14 @@
 lowers the query loss; first- vs second-order; FiLM; the few-shot split helpers."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
 from vgraph.data.split import pair_keys
 from vgraph.data.tu_link import LinkGraph, link_task, reveal_edges, split_graphs
-from vgraph.models.metagraph import CCMetaGraph, MetaGraph, train_on_task
+from vgraph.models.metagraph import CCMetaGraph, MetaGraph
 
 
 def _toy_graph(seed: int, n: int = 30) -> LinkGraph:
@@ -80,10 +82,48 @@ def test_evaluate_and_baseline_training_give_metrics():
     torch.manual_seed(0)
     task = link_task(_toy_graph(4), 0.5, 4, 0.2, 0.2)
     model = MetaGraph(2, hidden=8, latent=4, signature=False)
-    m = model.evaluate(task, which=("val", "test"), generator=torch.Generator().manual_seed(0))
+    from vgraph.tasks.metagraph import adapted_metrics
+    m = adapted_metrics(model, task, ("val", "test"), torch.Generator().manual_seed(0))
     assert set(m) == {"val_auc", "val_ap", "test_auc", "test_ap"}
-    trained = train_on_task(model, task, steps=5)
+    from vgraph.tasks.metagraph import RevealedEdgesTask
+    from vgraph.train import Trainer
+    trained = copy.deepcopy(model)
+    fit = RevealedEdgesTask(task, torch.Generator().manual_seed(0))
+    result = Trainer(trained, fit, torch.optim.Adam(trained.parameters(), lr=0.01), epochs=5, monitor=None,
+                     progress=False).fit()
+    assert len(result["history"]) == 5 and result["best_epoch"] == -1
     assert not torch.equal(trained.encoder.shared.weight, model.encoder.shared.weight)
+    assert set(fit.score(trained, ("val", "test"))) == {"val_auc", "val_ap", "test_auc", "test_ap"}
+
+
+@pytest.mark.parametrize("cls", [MetaGraph, CCMetaGraph])
+def test_meta_learning_task_runs_under_the_trainer_and_resumes_exactly(cls, tmp_path):
+    """MAML as a task: the Trainer's step is the outer step (clipped), meta-val AUC selects
+    the epoch, CC-Meta-Graph's Lagrangian advances once per meta-epoch, and a run stopped
+    after epoch 0 and resumed ends with the same weights as an uninterrupted one."""
+    from vgraph.tasks.metagraph import MetaLearningTask
+    from vgraph.train import Trainer
+    tasks = [link_task(_toy_graph(s), 0.5, s, 0.2, 0.2) for s in range(5)]
+    kwargs = {"num_concepts": 2} if cls is CCMetaGraph else {}
+
+    def fit(out, stop_after=None, resume=False):
+        torch.manual_seed(0)
+        model = cls(2, hidden=8, latent=4, inner_steps=1, inner_lr=0.1, **kwargs)
+        task = MetaLearningTask(tasks[:3], tasks[3:], meta_batch=2, generator=torch.Generator().manual_seed(0))
+        trainer = Trainer(model, task, torch.optim.Adam(model.parameters(), lr=0.01), epochs=3, monitor="val_auc",
+                          grad_clip=1.0, out_dir=out, stop_after=stop_after, resume=resume, progress=False)
+        return model, trainer.fit()
+
+    model, result = fit(tmp_path / "straight")
+    assert [h["epoch"] for h in result["history"]] == [0, 1, 2]
+    assert all(0.0 <= h["val_auc"] <= 1.0 for h in result["history"])
+    assert result["best_metrics"]["val_auc"] == max(h["val_auc"] for h in result["history"])
+    if cls is CCMetaGraph:
+        assert float(model.causal.alpha) != 0.0 or float(model.causal.rho) != 1.0  # two updates ran
+    fit(tmp_path / "cut", stop_after=0)
+    resumed, again = fit(tmp_path / "cut", resume=True)
+    assert [h["val_auc"] for h in again["history"]] == [h["val_auc"] for h in result["history"]]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), resumed.state_dict().values()))
 
 
 def test_reveal_edges_and_graph_split():
@@ -116,30 +156,45 @@ def test_standardize_features_fits_on_meta_train_graphs_and_keeps_one_hot_column
 
 def test_diverged_embeddings_give_a_clear_error():
     from vgraph.errors import TrainingDivergedError
-    from vgraph.models.metagraph import pair_metrics
+    from vgraph.tasks.metagraph import pair_metrics
     task = link_task(_toy_graph(0), fraction=0.5, seed=0)
     z = torch.full((task.num_nodes, 4), float("nan"))
     with pytest.raises(TrainingDivergedError, match="diverged"):
         pair_metrics(z, task)
 
 
-def test_script_runs_on_a_few_enzymes_graphs_and_reports_divergence(tmp_path):
-    """train_metagraph.py end to end on 8 ENZYMES graphs; with the raw attributes and a huge
-    inner rate it stops with a one-line error instead of a traceback from sklearn."""
+def test_script_runs_on_a_few_enzymes_graphs_and_reports_divergence(tmp_path, capsys):
+    """`vgraph metagraph` end to end on 8 ENZYMES graphs; with a huge inner rate it stops with
+    a one-line error (exit 1) instead of a traceback from sklearn."""
     import json
-    import sys
-    from pathlib import Path
     from conftest import dataset_path
+    from vgraph.cli.metagraph import main
     dataset_path("TUDataset", "ENZYMES", "raw")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    import train_metagraph
     common = ["--dataset", "ENZYMES", "--max-graphs", "8", "--runs", "1", "--meta-epochs", "1",
               "--pretrain-epochs", "1", "--scratch-steps", "2", "--finetune-steps", "1", "--inner-steps", "1",
               "--threads", "1", "--no-progress"]
-    summary = train_metagraph.main(common + ["--no-node-attr", "--out", str(tmp_path / "ok")])
-    assert set(summary["metrics"]) == {"scratch", "finetune", "metagraph", "ccmetagraph"}
-    auc = summary["metrics"]["metagraph"]["test_auc"]["mean"]
-    assert 0.0 <= auc <= 1.0
-    assert json.loads((tmp_path / "ok" / "summary.json").read_text())["runs_done"] == 1
-    with pytest.raises(SystemExit, match="diverged"):
-        train_metagraph.main(common + ["--methods", "metagraph", "--inner-lr", "1e6", "--out", str(tmp_path / "bad")])
+    summary = main(common + ["--no-node-attr", "--out", str(tmp_path / "ok")])
+    for m in ("scratch", "finetune", "metagraph", "ccmetagraph"):
+        assert 0.0 <= summary["metrics"][f"{m}_test_auc"]["mean"] <= 1.0
+    assert json.loads((tmp_path / "ok" / "summary.json").read_text())["per_run"][0]["extra"]["graphs"] == [5, 1, 2]
+    with pytest.raises(SystemExit) as exc:
+        main(common + ["--methods", "metagraph", "--inner-lr", "1e6", "--out", str(tmp_path / "bad")])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 1 and "run 0 (metagraph)" in err and len(err.splitlines()) == 1
+    assert "diverged" in err or "loss became" in err  # the NaN guard or the evaluator, whichever sees it first
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--edge-fraction", "0"], "--edge-fraction: must be > 0"),
+    (["--meta-epochs", "0"], "--meta-epochs: must be >= 1"),
+    (["--inner-lr", "-1"], "--inner-lr: must be > 0"),
+    (["--runs", "0"], "--runs: must be >= 1"),
+    (["--device", "tpu"], "unknown device"),
+    (["--latent", "6", "--concepts", "4"], "not divisible"),
+])
+def test_bad_flags_are_one_line_exit_2(flags, message, capsys):
+    from vgraph.cli.metagraph import main
+    with pytest.raises(SystemExit) as exc:
+        main(flags)
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and message in err and len(err.splitlines()) == 1

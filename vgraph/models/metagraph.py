@@ -28,14 +28,11 @@ Shapes:
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from vgraph.metrics import link_metrics
 from vgraph.models.autoencoder import sampled_recon_loss
 from vgraph.nn.causal import CausalDisentanglementLayer
 from vgraph.nn.conv import GCNConv, linear_input
@@ -196,8 +193,8 @@ class MetaGraph(nn.Module):
             self.train(was)
         return z
 
-    def evaluate(self, task, which=("test",), steps: int | None = None, generator=None) -> dict:
-        """Adapt to ``task`` (no outer graph), then AUC / AP on its ``which`` pairs."""
+    def adapted_embedding(self, task, steps: int | None = None, generator=None) -> torch.Tensor:
+        """Adapt to ``task`` (no outer graph), then the eval-mode ``z`` with the fast weights."""
         was = self.training
         self.train()
         with torch.enable_grad():
@@ -207,7 +204,7 @@ class MetaGraph(nn.Module):
             film = None if film is None else [(g.detach(), b.detach()) for g, b in film]
             z = self.embed(task, params, film)
         self.train(was)
-        return pair_metrics(z, task, which)
+        return z
 
 
 class CCMetaGraph(MetaGraph):
@@ -226,28 +223,3 @@ class CCMetaGraph(MetaGraph):
         """The learned (shared) concept-structure matrix ``A``."""
         return self.causal.learned_structure(threshold)
 
-
-def pair_metrics(z: torch.Tensor, task, which=("test",)) -> dict:
-    """``{"<which>_auc", "<which>_ap"}`` of inner-product scores on the task's pairs."""
-    out = {}
-    for name in which:
-        pos, neg = getattr(task.split, f"{name}_pos"), getattr(task.split, f"{name}_neg")
-        m = link_metrics({"pos": torch.sigmoid(score_pairs(z, pos)),
-                          "neg": torch.sigmoid(score_pairs(z, neg))}, ks=())
-        out.update({f"{name}_{k}": v for k, v in m.items()})
-    return out
-
-
-def train_on_task(model: MetaGraph, task, steps: int, lr: float = 0.01, generator=None) -> MetaGraph:
-    """A copy of ``model`` trained with Adam for ``steps`` on ``task``'s revealed edges (all
-    parameters, no signature): the from-scratch and fine-tuning baselines."""
-    model = copy.deepcopy(model)
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for epoch in range(steps):
-        opt.zero_grad()
-        neg = task.split.sample_train_negatives(generator=generator)
-        loss = model.task_loss({}, task, task.split.train_pos, neg, model.film(task), epoch) + model.structure_loss()
-        loss.backward()
-        opt.step()
-    return model

@@ -8,7 +8,10 @@ The trainer never knows which task it runs. A task provides either
   resumes mid-epoch),
 
 and ``evaluate(model) -> dict``; optionally ``state_dict``/``load_state_dict`` for its own
-RNG (e.g. the negative sampler), so that ``--resume`` continues bit-identically.
+RNG (e.g. the negative sampler), so that ``--resume`` continues bit-identically, and the
+hooks ``before_epoch(model, epoch)`` / ``after_step(model, epoch)`` (Meta-Graph's once-per-
+meta-epoch Lagrangian step). Model selection reads ``monitor`` from the epoch's record: a
+metric of ``evaluate`` or ``"loss"`` (IsoC-VGAE's lowest-training-loss rule).
 
 Under ``torchrun`` (an initialised process group with more than one rank) the trainer
 wraps the model in DDP (:func:`vgraph.train.distributed.wrap_model`), averages the logged
@@ -77,9 +80,13 @@ class Trainer:
     """Train ``model`` on ``task`` with ``optimizer``.
 
     Args:
-        epochs: maximum number of epochs. monitor / mode: the validation metric that selects
-            the best epoch (``"val_auc"``, ``"max"``). patience: stop after this many epochs
-            without improvement (``None``: never). eval_every: validate every k epochs.
+        epochs: maximum number of epochs. monitor / mode: the metric that selects the best
+            epoch (``"val_auc"``, ``"max"``): a key of ``evaluate``'s dict or ``"loss"``, the
+            epoch's training loss (IsoC-VGAE's lowest-loss rule: ``monitor="loss",
+            mode="min"``); ``None`` selects nothing and keeps the last weights. patience: stop
+            after this many epochs without improvement (``None``: never). eval_every:
+            validate every k epochs. grad_clip: clip the gradients' total norm to this
+            before each optimiser step (``None``: no clipping).
         out_dir: where ``last.pt`` (every ``checkpoint_every`` epochs), ``best.pt`` and
             ``log.jsonl`` go; ``None`` keeps everything in memory. In a distributed run only
             rank 0 writes there.
@@ -102,9 +109,12 @@ class Trainer:
                  out_dir=None, config: dict | None = None, resume: bool = False,
                  checkpoint_every: int = 1, progress: bool = True, desc: str = "train",
                  scheduler=None, stop_after: int | None = None, ddp_kwargs: dict | None = None,
-                 handle_signals: bool = True, ema_decay: float | None = None):
+                 handle_signals: bool = True, ema_decay: float | None = None,
+                 grad_clip: float | None = None):
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        if grad_clip is not None and not grad_clip > 0:
+            raise ValueError(f"grad_clip must be > 0, got {grad_clip}")
         self.model, self.task, self.optimizer, self.scheduler = model, task, optimizer, scheduler
         self.epochs, self.monitor, self.mode = epochs, monitor, mode
         self.patience, self.eval_every = patience, max(1, eval_every)
@@ -113,7 +123,7 @@ class Trainer:
         self.fingerprint = config_fingerprint(config)
         self.resume, self.checkpoint_every = resume, max(1, checkpoint_every)
         self.progress, self.desc, self.stop_after = progress, desc, stop_after
-        self.handle_signals = handle_signals
+        self.handle_signals, self.grad_clip = handle_signals, grad_clip
         self.rank, self.world_size = D.get_rank(), D.get_world_size()
         self.ddp = D.wrap_model(model, **(ddp_kwargs or {})) if self.world_size > 1 else None
         # rank 0 decides whether checkpoints are written; the others still take part in them
@@ -276,6 +286,8 @@ class Trainer:
                 f"{' at ' + str(where) if where else ''}. Try a lower learning rate or check "
                 f"the input features for extreme values.")
         loss.backward()
+        if self.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.optimizer.step()
         if self.ema is not None:
             self.ema.update_parameters(self.model)
@@ -347,8 +359,12 @@ class Trainer:
                 if (epoch + 1) % self.eval_every == 0 or epoch + 1 == self.epochs:
                     metrics = D.all_reduce_mean(self.task.evaluate(self.eval_model))
                     record.update(metrics)
-                    score = metrics[self.monitor]
-                    if self._better(score):
+                    if self.monitor is not None and self.monitor not in record:
+                        raise KeyError(f"monitor {self.monitor!r} is neither 'loss' nor a metric of "
+                                       f"{type(self.task).__name__}.evaluate ({', '.join(metrics)})")
+                    # monitor=None: no selection, the last weights are the result
+                    if self.monitor is not None and self._better(record[self.monitor]):
+                        score = record[self.monitor]
                         self.best_score, self.best_epoch, self.best_metrics = score, epoch, metrics
                         self.best_state = copy.deepcopy(self.eval_model.state_dict())
                         self.bad_epochs = 0
@@ -357,7 +373,7 @@ class Trainer:
                                             {"epoch": epoch, "model": self.best_state,
                                              "metrics": json.dumps(metrics)}, self.fingerprint,
                                             self.config)
-                    else:
+                    elif self.monitor is not None:
                         self.bad_epochs += 1
                 self.history.append(record)
                 # loss and validation only: test metrics are reported once, at the end
