@@ -60,8 +60,8 @@ class LinkGraph:
 
 
 @dataclass
-class LinkTask:
-    """A graph ready for few-shot link prediction: split, revealed edges, sparse graph."""
+class LinkEpisode:
+    """One few-shot episode: a graph ready for link prediction (split, revealed edges, sparse graph)."""
     x: torch.Tensor
     split: LinkSplit
     graph: SparseGraph
@@ -89,13 +89,13 @@ def load_link_graphs(name: str, root=None, min_edges: int = 20, use_node_attr: b
 
 
 def link_task(graph: LinkGraph, fraction: float, seed: int, val_ratio: float = 0.05,
-              test_ratio: float = 0.10) -> LinkTask:
+              test_ratio: float = 0.10) -> LinkEpisode:
     """Split ``graph`` 85/5/10 (default), reveal ``fraction`` of its training edges."""
     split = random_link_split(graph.edge_index, graph.num_nodes, val_ratio, test_ratio, seed)
     split = reveal_edges(split, fraction, seed)
     sparse = SparseGraph(split.mp_edge_index, graph.num_nodes)
     sparse.gcn_norm()
-    return LinkTask(graph.x, split, sparse, graph.index)
+    return LinkEpisode(graph.x, split, sparse, graph.index)
 
 
 def split_graphs(num_graphs: int, val_fraction: float = 0.15, test_fraction: float = 0.25,

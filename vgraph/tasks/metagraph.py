@@ -37,7 +37,7 @@ def pair_metrics(z: torch.Tensor, task, which=("test",)) -> dict:
 
 def few_shot_tasks(graphs: list, fraction: float, seed: int, max_graphs: int | None = None,
                    standardize: bool = False) -> tuple[list, list, list]:
-    """Meta-train / meta-val / meta-test :class:`~vgraph.data.tu_link.LinkTask` lists of one run:
+    """Meta-train / meta-val / meta-test :class:`~vgraph.data.tu_link.LinkEpisode` lists of one run:
     at most ``max_graphs`` graphs (a seeded subset), split 60/15/25, each revealing
     ``fraction`` of its training edges; ``standardize`` z-scores the attributes with the
     meta-train graphs' statistics."""
@@ -65,7 +65,7 @@ class RevealedEdgesTask:
     """Sampled reconstruction (+ KL, + structure terms) on one graph's revealed edges.
 
     Args:
-        task: a :class:`~vgraph.data.tu_link.LinkTask`. generator: draws the negatives.
+        task: a :class:`~vgraph.data.tu_link.LinkEpisode`. generator: draws the negatives.
     """
 
     def __init__(self, task, generator: torch.Generator):
@@ -120,7 +120,7 @@ class MetaLearningTask:
     """MAML over graphs: batches of ``meta_batch`` meta-train graphs, meta-val AUC to select.
 
     Args:
-        trains, vals: meta-train / meta-val :class:`~vgraph.data.tu_link.LinkTask` lists.
+        trains, vals: meta-train / meta-val :class:`~vgraph.data.tu_link.LinkEpisode` lists.
         generator: graph order and the inner loops' negatives. eval_seed: seeds a fresh
             generator for each meta-validation graph, so the score of an epoch depends on
             the weights only.
