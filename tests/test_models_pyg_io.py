@@ -63,3 +63,20 @@ def test_from_pyg_to_pyg_round_trip(reorder):
     assert got == {(int(a), int(b)): float(v) for a, b, v in zip(*ei, w)}
     assert back.num_nodes == 5 and back.x.shape == (5, 2) and back.y.tolist() == [0, 1, 2, 3, 4]
     assert "edge_weight" not in to_pyg(from_pyg(ei))
+
+
+def test_isoc_and_ccvgae_take_every_graph_form_too():
+    from vgraph.models import CCVGAE, IsoCVGAE, MetaGraph  # noqa: F401  (exported from vgraph.models)
+    torch.manual_seed(0)
+    ei, x = ring(), torch.randn(12, 5)
+    g = SparseGraph(ei, 12)
+    isoc = IsoCVGAE.build(5, dims=(8, 8)).eval()
+    ref = isoc.encode(x, g)[-1]
+    assert torch.allclose(isoc(x, ei), ref) and torch.allclose(isoc(Data(x=x, edge_index=ei)), ref)
+    assert torch.allclose(isoc.embed(x, ei), isoc.embed(x, g))
+    torch.manual_seed(1)
+    from_edges = isoc.loss(x, ei).loss
+    torch.manual_seed(1)
+    assert torch.allclose(from_edges, isoc.loss(x, g).loss)
+    cc = CCVGAE.build(5, hidden=8, num_concepts=2, concept_dim=2).eval()
+    assert torch.allclose(cc(x, ei), cc.encode(x, g))

@@ -1,9 +1,23 @@
-"""vgraph.models — assembled models with task-named methods."""
-from vgraph.models.autoencoder import GAE, VGAE, dense_recon_loss, sampled_recon_loss
-from vgraph.models.molvae import MolVAE
-from vgraph.models.catflow import CatFlow
+"""vgraph.models — assembled models with task-named methods.
 
-__all__ = ["GAE", "VGAE", "dense_recon_loss", "sampled_recon_loss", "MolVAE", "CatFlow"]
+Exports resolve lazily, so importing one model does not import every other's dependencies.
+"""
+from __future__ import annotations
 
-from vgraph.models.ddi import ContextDDIModel, DDIBundle, EmbeddingLinkPredictor  # noqa: E402
-__all__ += ["ContextDDIModel", "DDIBundle", "EmbeddingLinkPredictor"]
+import importlib
+
+_EXPORTS = {
+    "GAE": "autoencoder", "VGAE": "autoencoder", "dense_recon_loss": "autoencoder",
+    "sampled_recon_loss": "autoencoder",
+    "IsoCVGAE": "isoc_vgae", "CCVGAE": "ccvgae", "MetaGraph": "metagraph", "CCMetaGraph": "metagraph",
+    "MolVAE": "molvae", "CatFlow": "catflow",
+    "ContextDDIModel": "ddi", "DDIBundle": "ddi", "EmbeddingLinkPredictor": "ddi",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"vgraph.models.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'vgraph.models' has no attribute {name!r}")

@@ -20,6 +20,7 @@ from torch import nn
 from vgraph.nn.gin import LayerwiseGNNEncoder, dense_features
 from vgraph.nn.inverse_gnn import InverseGNNDecoder, InverseGNNOutput
 from vgraph.ops import SparseGraph
+from vgraph.ops.convert import GraphCache
 
 
 class IsoCVGAE(nn.Module):
@@ -38,6 +39,18 @@ class IsoCVGAE(nn.Module):
                              f"{[encoder.in_channels] + list(encoder.dims)}")
         self.encoder, self.decoder = encoder, decoder
         self._hs = None
+        self._graphs = GraphCache()  # an edge_index / PyG Data is converted once, then reused
+
+    def _graph(self, x, graph) -> SparseGraph:
+        return self._graphs(graph, x.shape[0] if hasattr(x, "shape") else None)
+
+    def forward(self, x, graph=None) -> torch.Tensor:
+        """The last layer's embedding ``h^L`` for ``(x, graph)`` or for a PyG ``Data``."""
+        if graph is None:
+            if not hasattr(x, "edge_index"):
+                raise TypeError("forward(x, graph) needs a graph, or a PyG Data as its only argument")
+            x, graph = x.x, x
+        return self.encode(x, graph)[-1]
 
     @classmethod
     def build(cls, in_channels: int, dims=(512, 512), conv: str = "gcn",
@@ -55,13 +68,15 @@ class IsoCVGAE(nn.Module):
     def out_channels(self) -> int:
         return self.encoder.out_channels
 
-    def encode(self, x, graph: SparseGraph) -> list[torch.Tensor]:
-        """All encoder layers ``[h^1, ..., h^L]`` (kept for :meth:`loss`)."""
-        self._hs = self.encoder(x, graph)
+    def encode(self, x, graph) -> list[torch.Tensor]:
+        """All encoder layers ``[h^1, ..., h^L]`` (kept for :meth:`loss`). ``graph``: a
+        :class:`SparseGraph`, a PyG ``edge_index`` or a ``Data``."""
+        self._hs = self.encoder(x, self._graph(x, graph))
         return self._hs
 
     def loss(self, x, graph: SparseGraph, hs=None, noise=None) -> InverseGNNOutput:
         """The Inverse-GNN loss; encodes ``x`` unless ``hs`` (from :meth:`encode`) is given."""
+        graph = self._graph(x, graph)
         hs = self.encode(x, graph) if hs is None else hs
         return self.decoder([dense_features(x)] + list(hs), graph, noise=noise)
 
@@ -71,7 +86,7 @@ class IsoCVGAE(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            hs = self.encoder(x, graph)
+            hs = self.encoder(x, self._graph(x, graph))
         finally:
             self.train(was_training)
         if layers == "last":
