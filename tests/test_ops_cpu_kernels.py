@@ -276,3 +276,22 @@ def test_parallel_and_serial_kernels_agree_with_references(monkeypatch, min_work
         torch.testing.assert_close(segment_csr(src, indptr, "sum"), want, atol=1e-5, rtol=1e-5)
     finally:
         torch.set_num_threads(before)
+
+
+def test_one_thread_never_starts_numba_pool(tmp_path):
+    """--threads 1 means one thread: numba's pool (whose idle threads cost CPU) stays unstarted."""
+    import subprocess
+    import sys
+    code = (
+        "import torch; torch.set_num_threads(1)\n"
+        "from vgraph.ops import SparseGraph, spmm, cpu_kernels\n"
+        "g = SparseGraph(torch.randint(0, 3000, (2, 40000)), 3000)\n"
+        "x = torch.randn(3000, 64, requires_grad=True)\n"
+        "import os; os.environ['VGRAPH_BACKEND'] = 'numba'\n"
+        "spmm(g, x).sum().backward()\n"
+        "assert cpu_kernels._KERNELS is not None, 'the numba path did not run'\n"
+        "assert not cpu_kernels._POOL_STARTED\n"
+        "print('ok')\n")
+    env = {**__import__("os").environ, "VGRAPH_CACHE": str(tmp_path), "VGRAPH_BACKEND": "numba"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]

@@ -62,6 +62,18 @@ def _configure():
     numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
     if "NUMBA_THREADING_LAYER" not in os.environ:
         numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+
+
+_POOL_STARTED = False
+
+
+def _start_pool():
+    """Start numba's thread pool (with sleeping idle threads, see :func:`_configure`) the
+    first time a call runs on more than one thread. A process that only ever runs on one
+    thread (``--threads 1``) never starts it: its idle threads would still cost CPU time."""
+    global _POOL_STARTED
+    if _POOL_STARTED:
+        return
     policy = os.environ.get("OMP_WAIT_POLICY")
     os.environ["OMP_WAIT_POLICY"] = policy or "PASSIVE"
     try:
@@ -70,6 +82,7 @@ def _configure():
     finally:
         if policy is None:
             del os.environ["OMP_WAIT_POLICY"]
+    _POOL_STARTED = True
 
 
 def available() -> bool:
@@ -238,8 +251,10 @@ def _build():
 
 def _sync_threads(k):
     n = max(1, min(torch.get_num_threads(), k.numba.config.NUMBA_NUM_THREADS))
-    if k.numba.get_num_threads() != n:
-        k.numba.set_num_threads(n)
+    if n > 1:
+        _start_pool()
+        if k.numba.get_num_threads() != n:
+            k.numba.set_num_threads(n)
     return n
 
 
