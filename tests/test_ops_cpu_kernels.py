@@ -295,3 +295,21 @@ def test_one_thread_never_starts_numba_pool(tmp_path):
     env = {**__import__("os").environ, "VGRAPH_CACHE": str(tmp_path), "VGRAPH_BACKEND": "numba"}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
+
+
+def test_a_second_process_loads_the_kernels_from_the_disk_cache(tmp_path):
+    """Kernels compiled once are reused by the next process (no recompilation, no new files)."""
+    import subprocess
+    import sys
+    code = ("import torch\n"
+            "from vgraph.ops import SparseGraph, spmm\n"
+            "g = SparseGraph(torch.randint(0, 500, (2, 4000)), 500)\n"
+            "spmm(g, torch.randn(500, 8, requires_grad=True)).sum().backward()\n")
+    env = {**__import__("os").environ, "VGRAPH_CACHE": str(tmp_path), "VGRAPH_BACKEND": "numba"}
+    counts = []
+    for _ in range(2):
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                             timeout=300)
+        assert res.returncode == 0, res.stderr[-2000:]
+        counts.append(sorted(p.name for p in (tmp_path / "numba").rglob("*.nbc")))
+    assert counts[0] and counts[1] == counts[0]

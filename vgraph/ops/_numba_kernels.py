@@ -1,0 +1,150 @@
+"""The numba kernels behind :mod:`vgraph.ops.cpu_kernels` (imported only by its
+``kernels()``, after numba's cache folder and threading layer are configured).
+
+Module-level functions, not closures: numba caches a kernel on disk only when it can key it
+stably, and a closure calling another closure's dispatcher missed that cache in every new
+process (a few seconds of compilation per process, and one more cache file each time).
+"""
+import numba  # noqa: F401  (cpu_kernels reads numba's config through this module)
+import numpy as np
+from numba import njit, prange
+
+
+# IEEE arithmetic (no FMA contraction, no reassociation): a product is rounded, then
+# added, non-zero by non-zero, which is what MKL's CSR routine gives here (bit-equal on
+# Cora), so switching between the two paths does not move results. 2-D indexing
+# throughout, no row views: a view costs an atomic reference count.
+opts = dict(cache=True, nogil=True)
+
+
+@njit(**opts)
+def _accumulate(indices, values, x, s, e, dst, r):
+    """dst[r] = sum over k in [s, e) of values[k] * x[indices[k]], in order of k."""
+    F = dst.shape[1]
+    for f in range(F):
+        dst[r, f] = 0.0
+    k = s
+    while k + 4 <= e:  # four non-zeros per pass over dst[r]: a quarter of its loads/stores
+        j0, j1, j2, j3 = indices[k], indices[k + 1], indices[k + 2], indices[k + 3]
+        v0, v1, v2, v3 = values[k], values[k + 1], values[k + 2], values[k + 3]
+        for f in range(F):
+            a = dst[r, f]
+            a += v0 * x[j0, f]
+            a += v1 * x[j1, f]
+            a += v2 * x[j2, f]
+            a += v3 * x[j3, f]
+            dst[r, f] = a
+        k += 4
+    while k < e:
+        v, j = values[k], indices[k]
+        for f in range(F):
+            dst[r, f] += v * x[j, f]
+        k += 1
+
+
+@njit(**opts)
+def spmm_chunks(indptr, indices, values, x, bounds, out, carry, carry_row, c0, c1):
+    """Chunks [c0, c1) of the row plan; callable serially or from a parallel loop."""
+    n_rows = indptr.shape[0] - 1
+    n_chunks = bounds.shape[0] - 1
+    for c in range(c0, c1):
+        lo, hi = bounds[c], bounds[c + 1]
+        carry_row[c] = -1
+        last = c == n_chunks - 1
+        r = np.searchsorted(indptr, lo)  # the first row starting at or after lo
+        if indptr[r] > lo:  # row r - 1 began in an earlier chunk (a split hub): carry its piece
+            _accumulate(indices, values, x, lo, min(indptr[r], hi), carry, c)
+            carry_row[c] = r - 1
+        while r < n_rows and (indptr[r] < hi or (last and indptr[r] <= hi)):
+            _accumulate(indices, values, x, indptr[r], min(indptr[r + 1], hi), out, r)
+            r += 1
+
+
+@njit(**opts)
+def spmm_carry(out, carry, carry_row):
+    """Add the carried pieces of split rows, serially in chunk order (deterministic)."""
+    for c in range(carry_row.shape[0]):
+        r = carry_row[c]
+        if r >= 0:
+            for f in range(out.shape[1]):
+                out[r, f] += carry[c, f]
+
+
+@njit(parallel=True, **opts)
+def spmm_parallel(indptr, indices, values, x, bounds, out, carry, carry_row):
+    for c in prange(bounds.shape[0] - 1):
+        spmm_chunks(indptr, indices, values, x, bounds, out, carry, carry_row, c, c + 1)
+
+
+@njit(cache=True, nogil=True, fastmath=True)  # a dot product: reassociate, vectorise
+def sddmm_range(a, b, src, dst, out, k0, k1):
+    F = a.shape[1]
+    for k in range(k0, k1):
+        i, j = src[k], dst[k]
+        acc = 0.0
+        for f in range(F):
+            acc += a[i, f] * b[j, f]
+        out[k] = acc
+
+
+@njit(parallel=True, **opts)
+def sddmm_parallel(a, b, src, dst, out, bounds):
+    for t in prange(bounds.shape[0] - 1):
+        sddmm_range(a, b, src, dst, out, bounds[t], bounds[t + 1])
+
+
+@njit(**opts)
+def scatter_cols(grad, other, idx_out, idx_other, out, f0, f1):
+    """out[idx_out[k], f0:f1] = sum of grad[k] * other[idx_other[k], f0:f1], pairs in order."""
+    for i in range(out.shape[0]):
+        for f in range(f0, f1):
+            out[i, f] = 0.0
+    for k in range(grad.shape[0]):
+        g, i, j = grad[k], idx_out[k], idx_other[k]
+        for f in range(f0, f1):
+            out[i, f] += g * other[j, f]
+
+
+@njit(parallel=True, **opts)
+def scatter_parallel(grad, other, idx_out, idx_other, out, col_bounds):
+    for t in prange(col_bounds.shape[0] - 1):
+        scatter_cols(grad, other, idx_out, idx_other, out, col_bounds[t], col_bounds[t + 1])
+
+
+@njit(**opts)
+def segment_range(src, indptr, out, mean, s0, s1):
+    F = src.shape[1]
+    for s in range(s0, s1):
+        lo, hi = indptr[s], indptr[s + 1]
+        for f in range(F):
+            out[s, f] = 0.0
+        for k in range(lo, hi):
+            for f in range(F):
+                out[s, f] += src[k, f]
+        if mean and hi > lo:
+            for f in range(F):
+                out[s, f] /= hi - lo
+
+
+@njit(parallel=True, **opts)
+def segment_parallel(src, indptr, out, mean, bounds):
+    for t in prange(bounds.shape[0] - 1):
+        segment_range(src, indptr, out, mean, bounds[t], bounds[t + 1])
+
+
+@njit(**opts)
+def transpose(indptr, indices, values, n_cols, t_indptr, t_indices, t_values):
+    n_rows = indptr.shape[0] - 1
+    t_indptr[:] = 0
+    for k in range(indices.shape[0]):
+        t_indptr[indices[k] + 1] += 1
+    for j in range(n_cols):
+        t_indptr[j + 1] += t_indptr[j]
+    fill = t_indptr[:-1].copy()
+    for r in range(n_rows):
+        for k in range(indptr[r], indptr[r + 1]):
+            j = indices[k]
+            p = fill[j]
+            t_indices[p] = r
+            t_values[p] = values[k]
+            fill[j] = p + 1
