@@ -305,7 +305,8 @@ def test_a_second_process_loads_the_kernels_from_the_disk_cache(tmp_path):
             "from vgraph.ops import SparseGraph, spmm\n"
             "g = SparseGraph(torch.randint(0, 500, (2, 4000)), 500)\n"
             "spmm(g, torch.randn(500, 8, requires_grad=True)).sum().backward()\n")
-    env = {**__import__("os").environ, "VGRAPH_CACHE": str(tmp_path), "VGRAPH_BACKEND": "numba"}
+    env = {k: v for k, v in __import__("os").environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(VGRAPH_CACHE=str(tmp_path), VGRAPH_BACKEND="numba")
     counts = []
     for _ in range(2):
         res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
