@@ -19,22 +19,8 @@ import torch
 from vgraph.models.isoc_vgae import IsoCVGAE
 from vgraph.ops import SparseGraph, SparseMatrix
 from vgraph.tasks import probes
+from vgraph.tasks.linkpred import kipf_dense_targets
 from vgraph.tasks.shuffle import EpochOrder
-
-
-def kipf_dense_targets(edge_index: torch.Tensor, num_nodes: int):
-    """Kipf's dense targets: ``(positive pairs, pos_weight, norm)``.
-
-    The labels are ``A + I`` (the N self-loops are positives), but ``pos_weight`` and
-    ``norm`` count the edges of ``A`` alone, as ``tkipf/gae`` computes them from
-    ``adj_train`` before adding the identity: ``pos_weight = (N^2 - |E|) / |E|``,
-    ``norm = N^2 / (2 (N^2 - |E|))`` with ``|E|`` the directed edge count.
-    """
-    n = num_nodes
-    loops = torch.arange(n, device=edge_index.device).repeat(2, 1)
-    num_pos = float(edge_index.size(1))
-    pos_weight = (n * n - num_pos) / num_pos if num_pos else 1.0
-    return torch.cat([edge_index, loops], 1), pos_weight, n * n / ((n * n - num_pos) * 2)
 
 
 def embedding_loss(model, x, graph: SparseGraph, edge_index: torch.Tensor, epoch: int) -> torch.Tensor:

@@ -73,6 +73,21 @@ def _matrix_to(mat: SparseMatrix, device) -> SparseMatrix:
     return SparseMatrix(mat.indptr.to(device), mat.indices.to(device), mat.values.to(device), *mat.shape)
 
 
+def kipf_dense_targets(edge_index: torch.Tensor, num_nodes: int):
+    """Kipf's dense targets: ``(positive pairs, pos_weight, norm)``.
+
+    The labels are ``A + I`` (the N self-loops are positives), but ``pos_weight`` and
+    ``norm`` count the edges of ``A`` alone, as ``tkipf/gae`` computes them from
+    ``adj_train`` before adding the identity: ``pos_weight = (N^2 - |E|) / |E|``,
+    ``norm = N^2 / (2 (N^2 - |E|))`` with ``|E|`` the directed edge count.
+    """
+    n = num_nodes
+    loops = torch.arange(n, device=edge_index.device).repeat(2, 1)
+    num_pos = float(edge_index.size(1))
+    pos_weight = (n * n - num_pos) / num_pos if num_pos else 1.0
+    return torch.cat([edge_index, loops], 1), pos_weight, n * n / ((n * n - num_pos) * 2)
+
+
 class FullGraphLinkEval:
     """Embedding and evaluation shared by full-graph link tasks: needs ``self.x``,
     ``self.graph`` and ``self.pairs`` (a role -> pairs dict or a :class:`LinkSplit`)."""
@@ -112,13 +127,8 @@ class LinkPredTask(FullGraphLinkEval):
                       for name in ("train_pos", "val_pos", "val_neg", "test_pos", "test_neg")}
         self.generator = torch.Generator().manual_seed(seed)
         if loss == "dense":
-            # Kipf's code: labels = A_train + I, but pos_weight and norm are computed from
-            # A_train alone (no identity): pos_weight = (N^2 - |E|) / |E|, |E| = directed count.
-            loops = torch.arange(n).repeat(2, 1)
-            self.dense_pos = torch.cat([split.mp_edge_index, loops], 1).to(self.device)
-            num_pos = float(split.mp_edge_index.size(1))
-            self.pos_weight = (n * n - num_pos) / num_pos
-            self.norm = n * n / ((n * n - num_pos) * 2)
+            pos, self.pos_weight, self.norm = kipf_dense_targets(split.mp_edge_index, n)
+            self.dense_pos = pos.to(self.device)
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}
