@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "Task": "base", "check_task": "base",
+    "Task": "base", "FullBatchTask": "base", "MiniBatchTask": "base",
     "LinkPredTask": "linkpred", "ShardedLinkPredTask": "linkpred", "MiniBatchLinkPredTask": "linkpred",
     "DrugBankTask": "drugbank",
     "OgblDDITask": "ogbl_ddi",

@@ -56,14 +56,3 @@ class MiniBatchTask(Task, Protocol):
     def batch_loss(self, model: torch.nn.Module, batch: Any, epoch: int) -> torch.Tensor:
         """The loss of one mini-batch optimiser step."""
         ...
-
-
-def check_task(task) -> None:
-    """Raise ``TypeError`` naming what ``task`` lacks of the protocol."""
-    if not callable(getattr(task, "evaluate", None)):
-        raise TypeError(f"{type(task).__name__} has no evaluate(model) -> dict")
-    full = callable(getattr(task, "training_loss", None))
-    mini = callable(getattr(task, "training_batches", None)) and callable(getattr(task, "batch_loss", None))
-    if not (full or mini):
-        raise TypeError(f"{type(task).__name__} needs training_loss(model, epoch) or "
-                        f"training_batches(epoch, start) + batch_loss(model, batch, epoch)")
