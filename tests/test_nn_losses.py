@@ -37,3 +37,20 @@ def test_sampled_loss_by_hand():
     pos, neg = torch.tensor([0.0, 2.0]), torch.tensor([-1.0])
     expected = (F.softplus(torch.tensor(0.0)) + F.softplus(torch.tensor(-2.0))) / 2 + F.softplus(torch.tensor(-1.0))
     assert sampled_recon_loss(pos, neg).item() == pytest.approx(expected.item())
+
+
+def test_all_pairs_keeps_sigmoid_or_recomputes_with_identical_bits(monkeypatch):
+    """The kept-``sigmoid(S)`` backward and the recomputing one give the same value and gradient."""
+    z0 = torch.randn(37, 5, generator=torch.Generator().manual_seed(3))
+    out = []
+    for keep_bytes in (AllPairsSoftplus.KEEP_BYTES, 0):
+        monkeypatch.setattr(AllPairsSoftplus, "KEEP_BYTES", keep_bytes)
+        z = z0.clone().requires_grad_(True)
+        value = AllPairsSoftplus.apply(z, 8)
+        value.backward()
+        out.append((value.detach(), z.grad))
+    assert torch.equal(out[0][0], out[1][0]) and torch.equal(out[0][1], out[1][1])
+    expected = torch.nn.functional.softplus(z0 @ z0.t()).sum()
+    assert torch.allclose(out[0][0], expected, rtol=1e-5)
+    with torch.no_grad():  # no gradient wanted: nothing kept
+        assert torch.equal(AllPairsSoftplus.apply(z0, 8), out[0][0])

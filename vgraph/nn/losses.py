@@ -24,35 +24,52 @@ BLOCK_ROWS = 512
 
 
 class AllPairsSoftplus(torch.autograd.Function):
-    """``sum_ij softplus(z_i . z_j)`` over all ordered pairs, blockwise, with its gradient."""
+    """``sum_ij softplus(z_i . z_j)`` over all ordered pairs, blockwise, with its gradient.
+
+    When a gradient is needed and the ``[N, N]`` matrix fits in ``KEEP_BYTES`` (a batch of
+    small graphs, Cora), the forward keeps ``sigmoid(S)`` so the backward is one GEMM per
+    block instead of two; larger graphs recompute each block of ``S`` in the backward. Both
+    ways run the same GEMMs on the same operands, so the values and gradients are the same
+    bit for bit (``tests/test_nn_losses.py``).
+    """
+
+    KEEP_BYTES = 128 * 2**20
 
     @staticmethod
     def forward(ctx, z: torch.Tensor, block: int = BLOCK_ROWS):
         n = z.size(0)
-        buf = z.new_empty(min(block, n), n)
+        keep = ctx.needs_input_grad[0] and n * n * z.element_size() <= AllPairsSoftplus.KEEP_BYTES
+        full = z.new_empty(n, n) if keep else None
+        buf = None if keep else z.new_empty(min(block, n), n)
         total = z.new_zeros(())
         zt = z.t()
         for start in range(0, n, block):
             stop = min(start + block, n)
-            s = buf[: stop - start]
+            s = full[start:stop] if keep else buf[: stop - start]
             torch.mm(z[start:stop], zt, out=s)
             total += F.softplus(s).sum()
+            if keep:
+                torch.sigmoid_(s)
         ctx.save_for_backward(z)
-        ctx.block = block
+        ctx.block, ctx.sig = block, full
         return total
 
     @staticmethod
     def backward(ctx, grad_out):
         (z,) = ctx.saved_tensors
-        n, block = z.size(0), ctx.block
-        buf = z.new_empty(min(block, n), n)
+        n, block, sig = z.size(0), ctx.block, ctx.sig
+        ctx.sig = None
+        buf = None if sig is not None else z.new_empty(min(block, n), n)
         grad = torch.empty_like(z)
         zt = z.t()
         for start in range(0, n, block):
             stop = min(start + block, n)
-            s = buf[: stop - start]
-            torch.mm(z[start:stop], zt, out=s)
-            torch.sigmoid_(s)
+            if sig is not None:
+                s = sig[start:stop]
+            else:
+                s = buf[: stop - start]
+                torch.mm(z[start:stop], zt, out=s)
+                torch.sigmoid_(s)
             torch.mm(s, z, out=grad[start:stop])
         return grad.mul_(2 * grad_out), None
 
