@@ -314,3 +314,40 @@ def test_a_second_process_loads_the_kernels_from_the_disk_cache(tmp_path):
         assert res.returncode == 0, res.stderr[-2000:]
         counts.append(sorted(p.name for p in (tmp_path / "numba").rglob("*.nbc")))
     assert counts[0] and counts[1] == counts[0]
+
+
+@pytest.mark.parametrize("min_work", [0, 10**12])  # pool / serial
+def test_pair_product_kernel_equals_the_gather_product_and_its_gradient(monkeypatch, min_work):
+    """``pair_product``'s compiled path: the same products bit for bit, the gradient of both
+    endpoints (self-pairs and repeated pairs included) equal to the float64 reference, the
+    same digits on one thread and two, and the Hadamard decoder's ``score_pairs`` unchanged."""
+    from vgraph.nn.decoders import HadamardMLP
+    from vgraph.ops import pair_product
+    monkeypatch.setattr(cpu_kernels, "PARALLEL_MIN_WORK", min_work)
+    g = torch.Generator().manual_seed(5)
+    z0 = torch.randn(30, 24, generator=g)
+    pairs = torch.randint(0, 30, (2, 400), generator=g)
+    pairs[:, :5] = torch.tensor([[3, 3, 7, 7, 7], [3, 3, 1, 1, 7]])  # self-pairs and repeats
+    grad = torch.randn(400, 24, generator=g)
+    before, grads = torch.get_num_threads(), []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            z = z0.clone().requires_grad_(True)
+            out = pair_product(z, pairs, method="numba")
+            assert torch.equal(out, z0[pairs[0]] * z0[pairs[1]])
+            out.backward(grad)
+            grads.append(z.grad)
+    finally:
+        torch.set_num_threads(before)
+    zd = z0.double().requires_grad_(True)
+    (zd[pairs[0]] * zd[pairs[1]]).backward(grad.double())
+    torch.testing.assert_close(grads[0].double(), zd.grad, atol=1e-5, rtol=1e-5)
+    assert torch.equal(grads[0], grads[1])
+    torch.autograd.gradcheck(lambda t: pair_product(t, pairs[:, :60], method="numba"),
+                             (z0[:, :4].double().requires_grad_(True),))
+    torch.manual_seed(0)
+    mlp = HadamardMLP(24, 16, 1, 2, 0.0)
+    torch.testing.assert_close(mlp.score_pairs(z0, pairs), mlp(z0[pairs[0]], z0[pairs[1]]))
+    with pytest.raises(ValueError, match="pairs must be"):
+        pair_product(z0, pairs[0])

@@ -221,7 +221,7 @@ class EmbeddingLinkPredictor(nn.Module):
             return self.ncn(z, pairs, self.adjacency)
         if self.mlp is None:
             return sddmm(z, z, pairs)
-        return self.mlp(z[pairs[0]], z[pairs[1]])
+        return self.mlp.score_pairs(z, pairs)
 
     def loss(self, z: torch.Tensor, pos_pairs: torch.Tensor, neg_pairs: torch.Tensor,
              epoch: int = 0) -> torch.Tensor:

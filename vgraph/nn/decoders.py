@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vgraph.ops import sddmm
+from vgraph.ops import pair_product, sddmm
 
 
 class InnerProductDecoder(nn.Module):
@@ -43,6 +43,12 @@ class HadamardMLP(nn.Module):
         out = self.net(z_a * z_b)
         return out.squeeze(-1) if out.size(-1) == 1 else out
 
+    def score_pairs(self, z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        """``forward(z[pairs[0]], z[pairs[1]])`` with the product from :func:`vgraph.ops.pair_product`
+        (no ``[P, F]`` gathers on CPU): ``z [N, F]``, ``pairs [2, P]`` -> ``[P, out_channels]``."""
+        out = self.net(pair_product(z, pairs))
+        return out.squeeze(-1) if out.size(-1) == 1 else out
+
 
 def common_neighbor_sum(z: torch.Tensor, pairs: torch.Tensor, adjacency: torch.Tensor,
                         chunk: int = 8192) -> torch.Tensor:
@@ -76,5 +82,5 @@ class CommonNeighborDecoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, z: torch.Tensor, pairs: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
-        h = self.lin_pair(z[pairs[0]] * z[pairs[1]]) + self.lin_cn(common_neighbor_sum(z, pairs, adjacency))
+        h = self.lin_pair(pair_product(z, pairs)) + self.lin_cn(common_neighbor_sum(z, pairs, adjacency))
         return self.head.net(self.dropout(torch.relu(h))).squeeze(-1)

@@ -148,3 +148,41 @@ def transpose(indptr, indices, values, n_cols, t_indptr, t_indices, t_values):
             t_indices[p] = r
             t_values[p] = values[k]
             fill[j] = p + 1
+
+
+@njit(**opts)
+def hadamard_range(a, b, src, dst, out, k0, k1):
+    """out[k] = a[src[k]] * b[dst[k]] (elementwise) for k in [k0, k1)."""
+    F = a.shape[1]
+    for k in range(k0, k1):
+        i, j = src[k], dst[k]
+        for f in range(F):
+            out[k, f] = a[i, f] * b[j, f]
+
+
+@njit(parallel=True, **opts)
+def hadamard_parallel(a, b, src, dst, out, bounds):
+    for t in prange(bounds.shape[0] - 1):
+        hadamard_range(a, b, src, dst, out, bounds[t], bounds[t + 1])
+
+
+@njit(**opts)
+def hadamard_scatter_cols(grad, z, src, dst, out, f0, f1):
+    """Columns [f0, f1) of the gradient of z[src] * z[dst] with respect to z (one tensor):
+    out[src[k]] += grad[k] * z[dst[k]] and out[dst[k]] += grad[k] * z[src[k]], pairs in order."""
+    for i in range(out.shape[0]):
+        for f in range(f0, f1):
+            out[i, f] = 0.0
+    for k in range(grad.shape[0]):
+        i, j = src[k], dst[k]
+        for f in range(f0, f1):
+            g = grad[k, f]
+            zi = z[i, f]
+            out[i, f] += g * z[j, f]
+            out[j, f] += g * zi
+
+
+@njit(parallel=True, **opts)
+def hadamard_scatter_parallel(grad, z, src, dst, out, col_bounds):
+    for t in prange(col_bounds.shape[0] - 1):
+        hadamard_scatter_cols(grad, z, src, dst, out, col_bounds[t], col_bounds[t + 1])

@@ -219,6 +219,36 @@ def sddmm_scatter(grad: torch.Tensor, other: torch.Tensor, idx_out: torch.Tensor
     return out
 
 
+def hadamard(z: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """``z[src] * z[dst]`` ``[P, F]`` (parallel over pairs)."""
+    k = kernels()
+    n = _threads_for(k, src.numel() * z.size(1))
+    out = torch.empty(src.numel(), z.size(1), dtype=z.dtype)
+    args = (_np(z), _np(z), _np(src), _np(dst), _np(out))
+    with _CALL_LOCK:
+        if n > 1:
+            k.hadamard_parallel(*args, _even(src.numel(), n))
+        else:
+            k.hadamard_range(*args, 0, src.numel())
+    return out
+
+
+def hadamard_backward(grad: torch.Tensor, z: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """The gradient of ``z[src] * z[dst]`` with respect to ``z``, columns split across threads."""
+    k = kernels()
+    F = z.size(1)
+    n = _threads_for(k, grad.numel())
+    parts = max(1, min(n, F // 8 if F >= 16 else 1))
+    out = torch.empty_like(z)
+    args = (_np(grad.contiguous()), _np(z), _np(src), _np(dst), _np(out))
+    with _CALL_LOCK:
+        if parts > 1:
+            k.hadamard_scatter_parallel(*args, _even(F, parts))
+        else:
+            k.hadamard_scatter_cols(*args, 0, F)
+    return out
+
+
 def segment(src: torch.Tensor, indptr: torch.Tensor, mean: bool) -> torch.Tensor:
     k = kernels()
     flat = src.contiguous().view(src.size(0), -1)

@@ -202,3 +202,42 @@ def sddmm(a: torch.Tensor, b: torch.Tensor, pairs: torch.Tensor, method: str = "
     if method == "triton":
         return _SDDMMTriton.apply(a.contiguous().float(), b.contiguous().float(), pairs)
     raise ValueError(f"unknown method {method!r}")
+
+
+class _PairProductNumba(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, z, pairs):
+        from vgraph.ops import cpu_kernels
+        ctx.save_for_backward(z, pairs)
+        return cpu_kernels.hadamard(z, pairs[0], pairs[1])
+
+    @staticmethod
+    def backward(ctx, grad):
+        from vgraph.ops import cpu_kernels
+        z, pairs = ctx.saved_tensors
+        return cpu_kernels.hadamard_backward(grad.contiguous(), z, pairs[0], pairs[1]), None
+
+
+def pair_product(z: torch.Tensor, pairs: torch.Tensor, method: str = "auto") -> torch.Tensor:
+    """Elementwise products of row pairs of one matrix: ``out[k] = z[pairs[0,k]] * z[pairs[1,k]]``.
+
+    The input of a Hadamard-MLP pair decoder. On CPU the compiled kernel writes the ``[P, F]``
+    product once and its backward scatters into ``z`` directly (columns split across threads,
+    pairs in order: deterministic), instead of two ``[P, F]`` gathers, their product and two
+    index-accumulates. ``method``: ``"auto"``, ``"numba"`` or ``"gather"``.
+
+    Shapes:
+        ``z [N, F]``, ``pairs [2, P]`` -> ``[P, F]``.
+    """
+    if pairs.dim() != 2 or pairs.size(0) != 2:
+        raise ValueError(f"pairs must be [2, P], got {tuple(pairs.shape)}")
+    pairs = pairs.to(torch.long)
+    if method == "auto":
+        from vgraph.ops import backend
+        method = "numba" if (pairs.size(1) * z.size(1) > GATHER_MAX_PF
+                             and backend.use_numba(z.device, z.dtype)) else "gather"
+    if method == "gather":
+        return z[pairs[0]] * z[pairs[1]]
+    if method == "numba":
+        return _PairProductNumba.apply(z.contiguous(), pairs.contiguous())
+    raise ValueError(f"unknown method {method!r}")
