@@ -189,16 +189,33 @@ def _even(total: int, parts: int) -> np.ndarray:
     return (np.arange(parts + 1, dtype=np.int64) * total) // parts
 
 
-def sddmm(a: torch.Tensor, b: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
-    k = kernels()
-    n = _threads_for(k, src.numel() * a.size(1))
-    out = torch.empty(src.numel(), dtype=a.dtype)
-    args = (_np(a), _np(b), _np(src), _np(dst), _np(out))
+def _over_pairs(k, parallel, serial, args, num_pairs: int, width: int):
+    """Run a per-pair kernel on ``num_pairs`` pairs of ``width`` columns, split by pairs."""
+    n = _threads_for(k, num_pairs * width)
     with _CALL_LOCK:
         if n > 1:
-            k.sddmm_parallel(*args, _even(src.numel(), n))
+            parallel(*args, _even(num_pairs, n))
         else:
-            k.sddmm_range(*args, 0, src.numel())
+            serial(*args, 0, num_pairs)
+
+
+def _over_columns(k, parallel, serial, args, work: int, width: int):
+    """Run a scatter kernel split by output columns (>= 8, a vector, per thread): each
+    thread owns whole columns, so the scatter needs no atomics and keeps the pairs' order."""
+    n = _threads_for(k, work)
+    parts = max(1, min(n, width // 8 if width >= 16 else 1))
+    with _CALL_LOCK:
+        if parts > 1:
+            parallel(*args, _even(width, parts))
+        else:
+            serial(*args, 0, width)
+
+
+def sddmm(a: torch.Tensor, b: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    k = kernels()
+    out = torch.empty(src.numel(), dtype=a.dtype)
+    _over_pairs(k, k.sddmm_parallel, k.sddmm_range, (_np(a), _np(b), _np(src), _np(dst), _np(out)),
+                src.numel(), a.size(1))
     return out
 
 
@@ -207,45 +224,27 @@ def sddmm_scatter(grad: torch.Tensor, other: torch.Tensor, idx_out: torch.Tensor
     """``out[idx_out[k]] += grad[k] * other[idx_other[k]]`` (the SDDMM backward)."""
     k = kernels()
     F = other.size(1)
-    n = _threads_for(k, grad.numel() * F)
-    parts = max(1, min(n, F // 8 if F >= 16 else 1))  # >= 8 columns (a vector) per thread
     out = torch.empty(n_out, F, dtype=other.dtype)
     args = (_np(grad.contiguous()), _np(other), _np(idx_out), _np(idx_other), _np(out))
-    with _CALL_LOCK:
-        if parts > 1:
-            k.scatter_parallel(*args, _even(F, parts))
-        else:
-            k.scatter_cols(*args, 0, F)
+    _over_columns(k, k.scatter_parallel, k.scatter_cols, args, grad.numel() * F, F)
     return out
 
 
 def hadamard(z: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     """``z[src] * z[dst]`` ``[P, F]`` (parallel over pairs)."""
     k = kernels()
-    n = _threads_for(k, src.numel() * z.size(1))
     out = torch.empty(src.numel(), z.size(1), dtype=z.dtype)
-    args = (_np(z), _np(z), _np(src), _np(dst), _np(out))
-    with _CALL_LOCK:
-        if n > 1:
-            k.hadamard_parallel(*args, _even(src.numel(), n))
-        else:
-            k.hadamard_range(*args, 0, src.numel())
+    _over_pairs(k, k.hadamard_parallel, k.hadamard_range, (_np(z), _np(z), _np(src), _np(dst), _np(out)),
+                src.numel(), z.size(1))
     return out
 
 
 def hadamard_backward(grad: torch.Tensor, z: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
     """The gradient of ``z[src] * z[dst]`` with respect to ``z``, columns split across threads."""
     k = kernels()
-    F = z.size(1)
-    n = _threads_for(k, grad.numel())
-    parts = max(1, min(n, F // 8 if F >= 16 else 1))
     out = torch.empty_like(z)
     args = (_np(grad.contiguous()), _np(z), _np(src), _np(dst), _np(out))
-    with _CALL_LOCK:
-        if parts > 1:
-            k.hadamard_scatter_parallel(*args, _even(F, parts))
-        else:
-            k.hadamard_scatter_cols(*args, 0, F)
+    _over_columns(k, k.hadamard_scatter_parallel, k.hadamard_scatter_cols, args, grad.numel(), z.size(1))
     return out
 
 
