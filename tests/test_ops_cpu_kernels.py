@@ -351,3 +351,35 @@ def test_pair_product_kernel_equals_the_gather_product_and_its_gradient(monkeypa
     torch.testing.assert_close(mlp.score_pairs(z0, pairs), mlp(z0[pairs[0]], z0[pairs[1]]))
     with pytest.raises(ValueError, match="pairs must be"):
         pair_product(z0, pairs[0])
+
+
+def test_compiled_dropout_is_seeded_thread_independent_and_its_own_backward():
+    from vgraph.nn.decoders import Dropout
+    from vgraph.ops import dropout, random as vrandom
+    x = torch.randn(300, 256, generator=torch.Generator().manual_seed(0))
+    assert x.numel() >= vrandom.MIN_ELEMENTS
+    before, outs = torch.get_num_threads(), []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            torch.manual_seed(7)
+            outs.append(dropout(x, 0.3))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(outs[0], outs[1])  # the mask is a hash of (seed, index): no thread dependence
+    kept = outs[0] != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.01
+    torch.testing.assert_close(outs[0][kept], x[kept] / 0.7)
+    torch.manual_seed(8)
+    assert not torch.equal(dropout(x, 0.3), outs[0])  # a fresh draw per call
+    xr = x.clone().requires_grad_(True)
+    torch.manual_seed(9)
+    y = dropout(xr, 0.5)
+    g = torch.randn_like(y)
+    y.backward(g)
+    torch.testing.assert_close(xr.grad, g * (y != 0) * 2.0)
+    assert dropout(x, 0.5, training=False) is x and dropout(x, 0.0) is x
+    with pytest.raises(ValueError, match="dropout probability"):
+        dropout(x, 1.0)
+    layer = Dropout(0.5).eval()
+    assert layer(x) is x

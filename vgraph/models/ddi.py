@@ -173,7 +173,7 @@ class EmbeddingLinkPredictor(nn.Module):
             self.mu = nn.Linear(hidden_channels, hidden_channels)
             self.logstd = nn.Linear(hidden_channels, hidden_channels)
             self.var = VariationalLayer(_kl(kl))
-        self.mlp = HadamardMLP(hidden_channels, hidden_channels, 1, mlp_layers, dropout) \
+        self.mlp = HadamardMLP(hidden_channels, hidden_channels, 1, mlp_layers, dropout, fast_dropout=True) \
             if decoder == "mlp" else None
         self.ncn = CommonNeighborDecoder(hidden_channels, hidden_channels, mlp_layers, dropout) \
             if decoder == "ncn" else None

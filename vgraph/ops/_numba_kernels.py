@@ -186,3 +186,26 @@ def hadamard_scatter_cols(grad, z, src, dst, out, f0, f1):
 def hadamard_scatter_parallel(grad, z, src, dst, out, col_bounds):
     for t in prange(col_bounds.shape[0] - 1):
         hadamard_scatter_cols(grad, z, src, dst, out, col_bounds[t], col_bounds[t + 1])
+
+
+@njit(**opts)
+def _keep(seed, i, threshold):
+    """Counter-based draw (splitmix64 of seed + i * golden ratio): whether element i survives."""
+    z = seed + np.uint64(i) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(40)) >= threshold
+
+
+@njit(**opts)
+def dropout_range(x, out, seed, threshold, scale, i0, i1):
+    """out[i] = x[i] * scale where element i is kept, else 0, for i in [i0, i1) (flat arrays)."""
+    for i in range(i0, i1):
+        out[i] = x[i] * scale if _keep(seed, i, threshold) else 0.0
+
+
+@njit(parallel=True, **opts)
+def dropout_parallel(x, out, seed, threshold, scale, bounds):
+    for t in prange(bounds.shape[0] - 1):
+        dropout_range(x, out, seed, threshold, scale, bounds[t], bounds[t + 1])

@@ -275,3 +275,17 @@ def transpose(indptr: torch.Tensor, indices: torch.Tensor, values: torch.Tensor,
         k.transpose(_np(indptr), _np(indices), _np(values), int(n_cols), _np(t_indptr), _np(t_indices),
                     _np(t_values))
     return t_indptr, t_indices, t_values
+
+
+def dropout(x: torch.Tensor, seed: int, p: float) -> torch.Tensor:
+    """``x`` with each element zeroed with probability ``p`` (the rest scaled by ``1 / (1 - p)``),
+    the choice a hash of ``(seed, flat index)``: the same on any thread count, and the backward
+    recomputes it instead of storing a mask."""
+    k = kernels()
+    flat = x.contiguous().view(-1)
+    out = torch.empty_like(flat)
+    threshold = np.uint64(min(int(round(p * 2**24)), 2**24))
+    args = (_np(flat), _np(out), np.uint64(seed), threshold, np.float32(1.0 / (1.0 - p)) if x.dtype == torch.float32
+            else 1.0 / (1.0 - p))
+    _over_pairs(k, k.dropout_parallel, k.dropout_range, args, flat.numel(), 1)
+    return out.view(x.shape)
