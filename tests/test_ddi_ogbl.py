@@ -286,3 +286,19 @@ def test_resume_continues_the_wall_clock(tmp_path):
     state = task.state_dict()
     task.load_state_dict({**state, "elapsed": 1000.0})  # what a checkpoint written at 1,000 s holds
     assert 1000.0 <= task.evaluate(EmbeddingLinkPredictor(40, 4, 4, 1, "gcn", 0.0, "dot"))["time_s"] < 1100.0
+
+
+def test_ablation_bench_trains_each_row_and_continues_where_it_stopped(tmp_path, capsys):
+    from vgraph.cli import bench_ddi_ablation as bench
+    write_ogbl(tmp_path / "data")
+    argv = ["--configs", "default", "variational", "--epochs", "1", "--hidden", "16", "--batch-size", "87",
+            "--eval-every", "1", "--root", str(tmp_path / "data"), "--out", str(tmp_path / "abl")]
+    rows = bench.main(argv)
+    assert list(rows) == ["default", "variational"]
+    assert all(0.0 <= r["test_hits@20"] <= 1.0 and r["total_s"] > 0 for r in rows.values())
+    saved = json.loads((tmp_path / "abl" / "summary.json").read_text())
+    assert saved["flags"]["variational"] == ["--variational"] and saved["rows"] == rows
+    assert (tmp_path / "abl" / "default" / "run0" / "log.jsonl").is_file()
+    assert "| variational | VGAE latent |" in (tmp_path / "abl" / "table.md").read_text()
+    again = bench.main(argv)  # both rows finished: read back, not retrained
+    assert again == rows and "finished earlier" in capsys.readouterr().out
