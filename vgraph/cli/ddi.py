@@ -4,6 +4,7 @@
     vgraph ddi --dataset ogbl-ddi --preset ogb-sage --out runs/ogbl_sage
     vgraph ddi --dataset drugbank --protocol warm --out runs/db_warm
     vgraph ddi --dataset drugbank --protocol cold --folds 0 1 2 --out runs/db_cold
+    vgraph ddi --dataset drugbank --encoder atoms --out runs/db_warm_atoms
 
 Writes summary.json (mean ± std at the best-validation epoch), model.pt (the best run: what
 `vgraph predict-ddi` reads), curves.png and run<k>/ (log.jsonl, best.pt, last.pt). Cold start
@@ -18,33 +19,45 @@ ogbl-ddi presets (--preset; flags given explicitly override the preset's values)
 For ogbl-ddi, log.jsonl has val/test Hits@K and time_s (wall seconds since the run started)
 per evaluation, curves.png plots validation Hits@20 against time_s, and summary.json's
 timing has median_step_s.
+
+DrugBank encoders (--encoder): descriptors (RDKit descriptors + Morgan bits -> MLP,
+ContextDDIModel) or atoms (message passing over each drug's atom graph with bond types, one
+substructure readout per layer, substructure co-attention decoder: AtomDDIModel). Either way
+a drug's latent comes from its structure and, through the GraphSAGE layers, from its partners
+in the training graph; a drug without partners (cold start, a new SMILES) from its structure
+alone. summary.json's timing has median_epoch_s (training only) and each run's
+seconds_per_epoch.
 """
 from __future__ import annotations
 
 import argparse
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 from vgraph.chem.descriptors import DrugFeaturizer, raw_drug_features
+from vgraph.chem.drug_graphs import atom_feature_sizes, drug_atom_graphs, num_bond_types
 from vgraph.data.drugbank import cold_split, warm_split
 from vgraph.data.registry import load
-from vgraph.models.ddi import ContextDDIModel, EmbeddingLinkPredictor
+from vgraph.models.ddi import AtomDDIModel, ContextDDIModel, EmbeddingLinkPredictor, atom_batch
 from vgraph.runs import (add_common_args, add_kl_args, bounded, dropout_rate, job_entry, job_parser,
                          kl_from_args, nonneg_float, nonneg_int, plot_curves, positive_float, positive_int,
                          prepare_out, resolved_config, run_seeds, write_json)
-from vgraph.tasks.ddi_predict import save_drugbank_predictor, save_ogbl_predictor
+from vgraph.tasks.ddi_predict import save_drugbank_atom_predictor, save_drugbank_predictor, save_ogbl_predictor
 from vgraph.tasks.drugbank import DrugBankTask
 from vgraph.tasks.ogbl_ddi import PRESETS, OgblDDITask, make_optimizer
 from vgraph.train import Trainer, seed_everything
 
 DEFAULTS = {"ogbl-ddi": PRESETS["vgraph"],
             "drugbank": dict(epochs=20, lr=0.002, hidden=128, layers=2, dropout=0.3, batch_size=8192,
-                             eval_every=1, protocol="warm", latent=64, isolate=0.2)}
+                             eval_every=1, protocol="warm", latent=64, isolate=0.2, encoder="descriptors",
+                             mol_layers=3, mol_hidden=64)}
+ATOMS_ONLY = ("mol_layers", "mol_hidden")
 ONLY = {"ogbl-ddi": ("preset", "variational", *(k for k in PRESETS["v1"] if k not in DEFAULTS["drugbank"])),
-        "drugbank": ("protocol", "folds", "latent", "isolate")}
+        "drugbank": ("protocol", "folds", "latent", "isolate", "encoder", *ATOMS_ONLY)}
 HEADLINE = {"ogbl-ddi": ("test_hits@10", "test_hits@20", "test_hits@30", "val_hits@20"),
             "warm": ("test_acc", "test_auroc", "test_auprc", "test_f1", "val_auroc"),
             "cold": ("s1_acc", "s1_auroc", "s1_auprc", "s1_f1", "s2_acc", "s2_auroc", "s2_auprc",
@@ -70,6 +83,13 @@ def parse_args(argv=None, prog=None):
     p.add_argument("--latent", type=positive_int, **per, help="drugbank: latent width (64)")
     p.add_argument("--isolate", type=dropout_rate, **per,
                    help="drugbank: fraction of drugs whose graph edges are dropped per step (0.2)")
+    p.add_argument("--encoder", choices=["descriptors", "atoms"], **per,
+                   help="drugbank: structure encoder, descriptors (RDKit descriptors + Morgan bits) or atoms "
+                        "(atom-graph message passing + substructure co-attention) (descriptors)")
+    p.add_argument("--mol-layers", type=positive_int, **per,
+                   help="drugbank --encoder atoms: message-passing layers = substructure readouts (3)")
+    p.add_argument("--mol-hidden", type=positive_int, **per,
+                   help="drugbank --encoder atoms: width of the atom encoder (64); --latent is then per substructure")
     g = p.add_argument_group("ogbl-ddi (defaults: the --preset's values)")
     g.add_argument("--preset", choices=sorted(PRESETS), **per, help="ogbl-ddi recipe (vgraph)")
     g.add_argument("--num-neg", type=positive_int, **per, help="negatives per positive")
@@ -100,6 +120,10 @@ def parse_args(argv=None, prog=None):
             p.error(f"--{key.replace('_', '-')} applies to --dataset {other} only")
     if args.dataset == "ogbl-ddi":
         args.preset = getattr(args, "preset", "vgraph")
+    elif getattr(args, "encoder", DEFAULTS["drugbank"]["encoder"]) != "atoms":
+        for key in ATOMS_ONLY:
+            if hasattr(args, key):
+                p.error(f"--{key.replace('_', '-')} applies to --encoder atoms only")
     base = PRESETS[args.preset] if args.dataset == "ogbl-ddi" else DEFAULTS["drugbank"]
     for key, value in {**base, "variational": False, "folds": None}.items():
         if not hasattr(args, key):
@@ -174,32 +198,59 @@ def ogbl(args, config):
 def drugbank(args, config):
     best = {}
     data = load("drugbank", args.root)
-    desc, fps = raw_drug_features(data.smiles, progress=not args.no_progress,  # once (cached)
-                                  say=lambda m: print(m, file=sys.stderr, flush=True))
+    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    if args.encoder == "atoms":
+        t0 = time.perf_counter()
+        graphs = drug_atom_graphs(data.smiles, progress=not args.no_progress, say=say)  # once (cached)
+        inputs, featurise_s = atom_batch(graphs), time.perf_counter() - t0
+    else:
+        desc, fps = raw_drug_features(data.smiles, progress=not args.no_progress, say=say)  # once (cached)
     print(f"drugbank: {data.num_drugs} drugs, {data.tuples.size(0)} tuples", flush=True)
 
     def one_run(r, seed, run_dir):
         split = warm_split(data, seed) if args.protocol == "warm" else cold_split(data, args.folds[r])
         print(f"run {r}: {split.summary()}", flush=True)
-        # descriptor scaling from the training drugs only (cold start: test drugs are unseen)
-        feat = DrugFeaturizer().fit_raw(desc[split.train_drugs.numpy()])
-        x = feat.transform_raw(desc, fps)
-        seed_everything(seed)
-        task = DrugBankTask(split, x, args.batch_size, args.isolate, seed)
-        kwargs = dict(in_features=x.size(1), hidden=args.hidden, latent=args.latent, dropout=args.dropout,
-                      graph_layers=args.layers, kl=kl_from_args(args).to_dict())
-        model = ContextDDIModel(**kwargs)
+        feat = None
+        if args.encoder == "atoms":
+            x = inputs
+            seed_everything(seed)
+            kwargs = dict(atom_sizes=atom_feature_sizes(), num_bond_types=num_bond_types(),
+                          mol_hidden=args.mol_hidden, mol_layers=args.mol_layers, hidden=args.hidden,
+                          latent=args.latent, dropout=args.dropout, graph_layers=args.layers,
+                          kl=kl_from_args(args).to_dict())
+            task = DrugBankTask(split, x, args.batch_size, args.isolate, seed)
+            model = AtomDDIModel(**kwargs)
+        else:
+            # descriptor scaling from the training drugs only (cold start: test drugs are unseen)
+            feat = DrugFeaturizer().fit_raw(desc[split.train_drugs.numpy()])
+            x = feat.transform_raw(desc, fps)
+            seed_everything(seed)
+            task = DrugBankTask(split, x, args.batch_size, args.isolate, seed)
+            kwargs = dict(in_features=x.size(1), hidden=args.hidden, latent=args.latent, dropout=args.dropout,
+                          graph_layers=args.layers, kl=kl_from_args(args).to_dict())
+            model = ContextDDIModel(**kwargs)
         res = _fit(args, model, task, run_dir, "val_auroc", {**config, "run_seed": seed, "split": split.protocol},
                    f"run {r}")
         if not best or res["metrics"]["val_auroc"] > best["score"]:
             best.update(score=res["metrics"]["val_auroc"], run=r, model=model, kwargs=kwargs, feat=feat,
                         pairs=task.pairs.clone())
-        return {**res, "extra": {"split": split.summary()}}
+        times = res["epoch_times"]
+        return {**res, "extra": {"split": split.summary(), "encoder": args.encoder,
+                                 "seconds_per_epoch": statistics.fmean(times) if times else None}}
 
     summary = run_seeds(args, one_run, job="ddi/drugbank", config=config, headline=HEADLINE[args.protocol],
-                        title=f"drugbank {args.protocol}", curve="val_auroc", extra={"protocol": args.protocol})
-    save_drugbank_predictor(Path(args.out) / "model.pt", best["model"], best["kwargs"], best["feat"], data, desc, fps,
-                            best["pairs"], meta={"run": best["run"], "val_auroc": best["score"]})
+                        title=f"drugbank {args.protocol}", curve="val_auroc",
+                        extra={"protocol": args.protocol, "encoder": args.encoder})
+    meta = {"run": best["run"], "val_auroc": best["score"], "protocol": args.protocol,
+            "command": summary["command"]}
+    if args.encoder == "atoms":
+        summary["timing"]["featurise_s"] = featurise_s
+        write_json(Path(args.out) / "summary.json", summary)
+        save_drugbank_atom_predictor(Path(args.out) / "model.pt", best["model"], best["kwargs"], data, graphs,
+                                     best["pairs"], meta=meta)
+    else:
+        save_drugbank_predictor(Path(args.out) / "model.pt", best["model"], best["kwargs"], best["feat"], data,
+                                desc, fps, best["pairs"], meta={"run": best["run"], "val_auroc": best["score"]})
     return summary
 
 
