@@ -240,7 +240,7 @@ def test_samples_zero_is_the_atom_posterior_mean(atom_run, tmp_path):
     g = drug_atom_graphs(list(SMILES.values()), use_cache=False)
     with torch.no_grad():  # the stored atom graphs are those of the SMILES
         mu, _ = bundle.model.posterior(atom_batch(g), ddi_graph(bundle.train_pairs.long(), len(SMILES)))
-        expected = torch.sigmoid(bundle.model.decode(mu, torch.tensor([[0], [1]])) / info.meta.get("temperature", 1.0))[0]
+        expected = torch.sigmoid(bundle.model.decode(mu, torch.tensor([[0], [1]])) / info.meta["temperature"])[0]
     assert df.probability[0] == round(float(expected.max()), 6)
     assert int(df.type1[0]) == int(expected.argmax()) + 1
 
@@ -292,8 +292,45 @@ def test_shipped_model_predicts_offline_without_data(tmp_path):
     assert not (tmp_path / "no-data").exists()
 
 
+def test_calibration_helpers():
+    from vgraph.metrics.classification import calibration_report, expected_calibration_error, fit_temperature
+    # two bins hit: 0.2 (labels 0, 1 -> mean 0.5) and 0.9 (labels 1, 1): (2/4)*0.3 + (2/4)*0.1
+    assert expected_calibration_error([0.2, 0.2, 0.9, 0.9], [0, 1, 1, 1], bins=10) == pytest.approx(0.2)
+    rng = np.random.default_rng(0)
+    true = rng.normal(0, 2, 20000)  # labels drawn from sigmoid(true); the model says 3 * true
+    y = rng.random(true.size) < 1 / (1 + np.exp(-true))
+    logits = 3 * true
+    t = fit_temperature(logits[y], logits[~y])
+    assert t == pytest.approx(3.0, rel=0.1)
+    rep = calibration_report({"val": (logits[y], logits[~y]), "test": (logits[y][:50], logits[~y][:50])})
+    assert rep["temperature"] == t and rep["val_ece_calibrated"] < rep["val_ece"]
+
+
+def test_job_reports_calibration_and_ships_a_half_model(atom_run, tmp_path):
+    root, out, summary = atom_run
+    cal = summary["calibration"]
+    assert cal["temperature"] > 0 and {"test_ece", "test_ece_calibrated", "val_ece"} <= set(cal)
+    assert summary["per_run"][0]["extra"]["calibration"] == cal
+    ship = tmp_path / "pkg" / "drugbank_ddi.pt"
+    s2 = train_ddi.main([*ATOM_ARGS, "--epochs", "2", "--root", str(root), "--out", str(tmp_path / "r"),
+                         "--ship", str(ship)])
+    import json
+    import vgraph
+    info = json.loads(ship.with_suffix(".json").read_text())
+    assert info["bytes"] == ship.stat().st_size and info["weights"] == "float16"
+    assert info["metrics_fp32_model"]["test_auroc"] == s2["metrics"]["test_auroc"]["mean"]
+    assert s2["shipped"]["sha256"] == info["sha256"]
+    assert set(info["metrics_shipped_file"]) >= {"test_auroc", "test_acc", "val_auroc"}
+    from vgraph.train.checkpoint import load_checkpoint
+    state = load_checkpoint(ship)["model"]
+    assert all(v.dtype in (torch.float16, torch.int16, torch.int32, torch.uint8) for v in state.values())
+    _, meta = vgraph.load(ship, with_info=True)
+    assert meta.meta["temperature"] == s2["calibration"]["temperature"]
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--dataset", "drugbank", "--encoder", "graphs"], "--encoder: invalid choice"),
+    (["--dataset", "drugbank", "--ship", "x.pt"], "--ship applies to --encoder atoms only"),
     (["--dataset", "drugbank", "--mol-layers", "2"], "--mol-layers applies to --encoder atoms only"),
     (["--dataset", "drugbank", "--encoder", "descriptors", "--mol-hidden", "8"], "--mol-hidden applies to --encoder atoms only"),
     (["--dataset", "drugbank", "--encoder", "atoms", "--mol-layers", "0"], "--mol-layers: must be >= 1"),

@@ -54,8 +54,8 @@ from vgraph.train import Trainer, seed_everything
 DEFAULTS = {"ogbl-ddi": PRESETS["vgraph"],
             "drugbank": dict(epochs=20, lr=0.002, hidden=128, layers=2, dropout=0.3, batch_size=8192,
                              eval_every=1, protocol="warm", latent=64, isolate=0.2, encoder="descriptors",
-                             mol_layers=3, mol_hidden=64)}
-ATOMS_ONLY = ("mol_layers", "mol_hidden")
+                             mol_layers=3, mol_hidden=64, ship=None)}
+ATOMS_ONLY = ("mol_layers", "mol_hidden", "ship")
 ONLY = {"ogbl-ddi": ("preset", "variational", *(k for k in PRESETS["v1"] if k not in DEFAULTS["drugbank"])),
         "drugbank": ("protocol", "folds", "latent", "isolate", "encoder", *ATOMS_ONLY)}
 HEADLINE = {"ogbl-ddi": ("test_hits@10", "test_hits@20", "test_hits@30", "val_hits@20"),
@@ -88,6 +88,9 @@ def parse_args(argv=None, prog=None):
                         "(atom-graph message passing + substructure co-attention) (descriptors)")
     p.add_argument("--mol-layers", type=positive_int, **per,
                    help="drugbank --encoder atoms: message-passing layers = substructure readouts (3)")
+    p.add_argument("--ship", default=argparse.SUPPRESS,
+                   help="drugbank --encoder atoms: also write the best run's model with float16 weights to this "
+                        "path (and <path>.json: command, metrics), e.g. vgraph/chem/pretrained/drugbank_ddi.pt")
     p.add_argument("--mol-hidden", type=positive_int, **per,
                    help="drugbank --encoder atoms: width of the atom encoder (64); --latent is then per substructure")
     g = p.add_argument_group("ogbl-ddi (defaults: the --preset's values)")
@@ -231,27 +234,59 @@ def drugbank(args, config):
             model = ContextDDIModel(**kwargs)
         res = _fit(args, model, task, run_dir, "val_auroc", {**config, "run_seed": seed, "split": split.protocol},
                    f"run {r}")
+        calibration = task.calibrate(model)  # temperature on validation; the metrics above are unchanged
         if not best or res["metrics"]["val_auroc"] > best["score"]:
             best.update(score=res["metrics"]["val_auroc"], run=r, model=model, kwargs=kwargs, feat=feat,
-                        pairs=task.pairs.clone())
+                        pairs=task.pairs.clone(), calibration=calibration, split=split,
+                        metrics=res["metrics"])
         times = res["epoch_times"]
         return {**res, "extra": {"split": split.summary(), "encoder": args.encoder,
-                                 "seconds_per_epoch": statistics.fmean(times) if times else None}}
+                                 "seconds_per_epoch": statistics.fmean(times) if times else None,
+                                 "calibration": calibration}}
 
     summary = run_seeds(args, one_run, job="ddi/drugbank", config=config, headline=HEADLINE[args.protocol],
                         title=f"drugbank {args.protocol}", curve="val_auroc",
                         extra={"protocol": args.protocol, "encoder": args.encoder})
-    meta = {"run": best["run"], "val_auroc": best["score"], "protocol": args.protocol,
-            "command": summary["command"]}
+    summary["calibration"] = best["calibration"]  # of the run model.pt holds
+    temperature = best["calibration"]["temperature"]
     if args.encoder == "atoms":
         summary["timing"]["featurise_s"] = featurise_s
-        write_json(Path(args.out) / "summary.json", summary)
+        meta = {"run": best["run"], "val_auroc": best["score"], "protocol": args.protocol,
+                "command": summary["command"], "temperature": temperature}
         save_drugbank_atom_predictor(Path(args.out) / "model.pt", best["model"], best["kwargs"], data, graphs,
                                      best["pairs"], meta=meta)
+        if args.ship:
+            summary["shipped"] = ship_drugbank_model(Path(args.ship), best, data, graphs, meta, summary)
     else:
         save_drugbank_predictor(Path(args.out) / "model.pt", best["model"], best["kwargs"], best["feat"], data,
-                                desc, fps, best["pairs"], meta={"run": best["run"], "val_auroc": best["score"]})
+                                desc, fps, best["pairs"], meta={"run": best["run"], "val_auroc": best["score"],
+                                                                "temperature": temperature})
+    write_json(Path(args.out) / "summary.json", summary)
     return summary
+
+
+def ship_drugbank_model(path: Path, best: dict, data, graphs, meta: dict, summary: dict) -> dict:
+    """Write the best run's atom model with float16 weights to ``path`` (e.g. the package's
+    vgraph/chem/pretrained/drugbank_ddi.pt), evaluate that file on the run's split, and write
+    ``path.json`` beside it: the training command, the run's metrics, the shipped file's."""
+    import hashlib
+    from vgraph.tasks.ddi_predict import load_predictor
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_drugbank_atom_predictor(path, best["model"], best["kwargs"], data, graphs, best["pairs"],
+                                 meta={**meta, "test_metrics_fp32": best["metrics"]}, half=True)
+    shipped = load_predictor(path).evaluate(best["split"])
+    info = {"file": path.name, "bytes": path.stat().st_size,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "weights": "float16",
+            "trained_with": summary["command"], "protocol": meta["protocol"], "split": best["split"].summary(),
+            "best_epoch": summary["per_run"][best["run"]]["best_epoch"],
+            "seconds_per_epoch": summary["per_run"][best["run"]]["extra"]["seconds_per_epoch"],
+            "metrics_fp32_model": best["metrics"], "metrics_shipped_file": shipped,
+            "calibration": best["calibration"], "versions": summary["versions"]}
+    write_json(path.with_suffix(".json"), info)
+    print(f"shipped {path} ({info['bytes']} bytes, float16): " + "  ".join(
+        f"{k} {v:.4f}" for k, v in shipped.items() if k.startswith(("test", "s1", "s2"))), flush=True)
+    return info
+
 
 
 @job_entry

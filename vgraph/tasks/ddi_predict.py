@@ -283,6 +283,19 @@ class DrugBankPredictor(_Base):
         graph = ddi_graph(bundle.train_pairs.long(), len(self.drug_ids))  # the graph training evaluated on
         with torch.no_grad():  # one pass over the fixed training table
             self.known = self.model.posterior(x, graph)
+        self.temperature = float(meta.get("temperature", 1.0))  # fitted on validation (1: none)
+
+    @torch.no_grad()
+    def evaluate(self, split) -> dict:
+        """Metrics of this file's model (posterior means) on a split's evaluation sets, e.g. the
+        split it was trained on: ``{"test_auroc", ...}``."""
+        from vgraph.metrics.classification import binary_metrics
+        out = {}
+        for name, (pos, neg) in split.eval.items():
+            m = binary_metrics(torch.sigmoid(self.model.score(self.known[0], pos)).numpy(),
+                               torch.sigmoid(self.model.score(self.known[0], neg)).numpy())
+            out.update({f"{name}_{k}": v for k, v in m.items()})
+        return out
 
     @staticmethod
     def _atom_inputs(graphs):
@@ -341,7 +354,7 @@ class DrugBankPredictor(_Base):
 
         k_top = min(top_k, self.model.num_types)
         for k, ra, rb in todo:
-            prob = torch.sigmoid(self.model.decode_pairs(latent(ra), latent(rb)))  # [S, types]
+            prob = torch.sigmoid(self.model.decode_pairs(latent(ra), latent(rb)) / self.temperature)  # [S, types]
             mean = prob.mean(0)
             std = prob.std(0) if prob.size(0) > 1 else None
             top = mean.topk(k_top)
