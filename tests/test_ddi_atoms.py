@@ -124,6 +124,24 @@ def test_atom_model_latents_and_isolated_new_drug():
     assert logits.shape == (2, 3) and not torch.allclose(logits[0], logits[1])  # ordered pairs
 
 
+def test_fingerprint_bits_ride_with_the_graphs():
+    from vgraph.chem.descriptors import MORGAN_BITS, _morgan, parse_smiles
+    g = drug_atom_graphs(MOLS, use_cache=False)
+    assert g.fingerprints.shape == (6, MORGAN_BITS // 8) and g.fingerprints.dtype == np.uint8
+    assert np.array_equal(g.fingerprint_bits()[4], _morgan(parse_smiles(MOLS[4])))
+    assert np.array_equal(g.select([4, 1]).fingerprint_bits(), g.fingerprint_bits()[[4, 1]])
+    torch.manual_seed(0)
+    model = _model(mol_features=MORGAN_BITS).eval()
+    b = atom_batch(g, features="fingerprint")
+    empty = SparseGraph(torch.zeros(2, 0, dtype=torch.long), 6)
+    mu, _ = model.posterior(b, empty)
+    b.features = torch.zeros_like(b.features)
+    assert not torch.allclose(model.posterior(b, empty)[0], mu)  # the bits are read
+    b.features = None
+    with pytest.raises(ValueError, match="molecule-level features"):
+        model.posterior(b, empty)
+
+
 def test_atom_model_trains_on_the_task():
     from vgraph.data.drugbank import warm_split
     from vgraph.tasks.drugbank import DrugBankTask
@@ -136,17 +154,24 @@ def test_atom_model_trains_on_the_task():
     split = warm_split(data, 0)
     task = DrugBankTask(split, atom_batch(drug_atom_graphs(data.smiles, use_cache=False)), batch_size=8, seed=0)
     model = _model()
+    from vgraph.data.drugbank import corrupt
+    pos = split.train
+    neg = corrupt(pos, 8, task.known, torch.Generator().manual_seed(1), candidates=split.train_drugs)
+
+    def fixed_loss():  # the posterior means on the training graph, fixed negatives
+        model.eval()
+        with torch.no_grad():
+            return float(model.loss(model.encode(task.x, task.graph), pos, neg))
+
+    before = fixed_loss()
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    losses = []
-    for epoch in range(5):
+    for epoch in range(30):
         model.train()
         for batch in task.training_batches(epoch):
             opt.zero_grad()
-            loss = task.batch_loss(model, batch, epoch)
-            loss.backward()
+            task.batch_loss(model, batch, epoch).backward()
             opt.step()
-            losses.append(float(loss.detach()))
-    assert losses[-1] < losses[0]
+    assert fixed_loss() < before
     assert all(p.grad is not None for p in model.mol.parameters() if p.requires_grad)
     m = task.evaluate(model)
     assert all(0 <= v <= 1 for v in m.values())
@@ -229,6 +254,20 @@ def test_predict_with_atom_model(atom_run, tmp_path):
     assert same.probability[1] == row.probability and same.uncertainty[1] == row.uncertainty
 
 
+@pytest.mark.parametrize("features", ["none", "fingerprint"])
+def test_other_molecule_features_train_and_predict(atom_run, tmp_path, features):
+    import vgraph
+    root, _, _ = atom_run
+    train_ddi.main([*ATOM_ARGS, "--epochs", "1", "--mol-features", features, "--root", str(root),
+                    "--out", str(tmp_path / "r")])
+    bundle, info = vgraph.load(tmp_path / "r" / "model.pt", with_info=True)
+    assert info.meta["mol_features"] == features and not hasattr(bundle, "mol_desc")
+    assert bundle.model.mol_features == (0 if features == "none" else 1024)
+    rc, df = _predict(["--checkpoint", str(tmp_path / "r" / "model.pt"), "--samples", "3"], tmp_path, TEN)
+    assert rc == 0
+    _check_ten(df)
+
+
 def test_samples_zero_is_the_atom_posterior_mean(atom_run, tmp_path):
     import vgraph
     from vgraph.data.drugbank import ddi_graph
@@ -238,8 +277,13 @@ def test_samples_zero_is_the_atom_posterior_mean(atom_run, tmp_path):
     assert rc == 0 and df.uncertainty.isna().all()
     bundle, info = vgraph.load(out / "model.pt", with_info=True)
     g = drug_atom_graphs(list(SMILES.values()), use_cache=False)
+    assert info.meta["mol_features"] == "descriptors"  # the default: descriptors + Morgan bits beside the graph
+    from vgraph.chem.descriptors import DrugFeaturizer
+    feat = DrugFeaturizer.from_state(info.transform["featurizer"])
+    x = feat.transform(list(SMILES.values()), use_cache=False)
+    assert torch.allclose(x[:, :bundle.mol_desc.size(1)], bundle.mol_desc)
     with torch.no_grad():  # the stored atom graphs are those of the SMILES
-        mu, _ = bundle.model.posterior(atom_batch(g), ddi_graph(bundle.train_pairs.long(), len(SMILES)))
+        mu, _ = bundle.model.posterior(atom_batch(g, features=x), ddi_graph(bundle.train_pairs.long(), len(SMILES)))
         expected = torch.sigmoid(bundle.model.decode(mu, torch.tensor([[0], [1]])) / info.meta["temperature"])[0]
     assert df.probability[0] == round(float(expected.max()), 6)
     assert int(df.type1[0]) == int(expected.argmax()) + 1

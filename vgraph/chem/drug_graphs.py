@@ -11,7 +11,8 @@ order does not change their output.
 :func:`drug_atom_graphs` featurises a list (DrugBank's 1,706 drugs: a few seconds) and caches
 the arrays under ``$VGRAPH_CACHE/ddi``; :meth:`AtomGraphs.select` takes some molecules out
 (a new drug on its own), :meth:`AtomGraphs.arrays` / :meth:`AtomGraphs.from_arrays` go to and
-from plain arrays (what a model file stores).
+from plain arrays (what a model file stores). Each molecule also keeps its Morgan bits (the
+hashed atom environments of the same atoms), which the atom model may read beside the graph.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from vgraph.paths import cache_dir
 
 ATOM_FEATURES = ("element", "formal_charge", "aromatic", "num_hs", "degree", "hybridization", "in_ring")
 BOND_FEATURE = "bond_type"
-_FIELDS = ("atoms", "num_atoms", "bonds", "bond_types", "num_bonds")
+_FIELDS = ("atoms", "num_atoms", "bonds", "bond_types", "num_bonds", "fingerprints")
 
 
 def atom_feature_sizes() -> list[int]:
@@ -46,13 +47,21 @@ class AtomGraphs:
     Shapes:
         ``atoms [A, len(ATOM_FEATURES)]`` uint8 category indices, ``num_atoms [D]``,
         ``bonds [B, 2]`` atom positions within the molecule, ``bond_types [B]`` uint8,
-        ``num_bonds [D]``; molecule ``d``'s atoms and bonds follow molecule ``d-1``'s.
+        ``num_bonds [D]``; molecule ``d``'s atoms and bonds follow molecule ``d-1``'s;
+        ``fingerprints [D, MORGAN_BITS / 8]`` uint8: each molecule's Morgan bits (radius
+        :data:`~vgraph.chem.descriptors.MORGAN_RADIUS`, the ECFP4 of its atoms), packed.
     """
     atoms: np.ndarray
     num_atoms: np.ndarray
     bonds: np.ndarray
     bond_types: np.ndarray
     num_bonds: np.ndarray
+    fingerprints: np.ndarray
+
+    def fingerprint_bits(self) -> np.ndarray:
+        """``[D, MORGAN_BITS]`` float32 0/1 (unpacked)."""
+        from vgraph.chem.descriptors import MORGAN_BITS
+        return np.unpackbits(self.fingerprints, axis=1, count=MORGAN_BITS).astype(np.float32)
 
     def __len__(self) -> int:
         return int(self.num_atoms.size)
@@ -67,7 +76,8 @@ class AtomGraphs:
         a = {k: np.asarray(arrays[k]) for k in _FIELDS}
         g = cls(a["atoms"].astype(np.uint8).reshape(-1, len(ATOM_FEATURES)),
                 a["num_atoms"].astype(np.int64), a["bonds"].astype(np.int32).reshape(-1, 2),
-                a["bond_types"].astype(np.uint8), a["num_bonds"].astype(np.int64))
+                a["bond_types"].astype(np.uint8), a["num_bonds"].astype(np.int64),
+                a["fingerprints"].astype(np.uint8).reshape(len(a["num_atoms"]), -1))
         if g.num_atoms.sum() != len(g.atoms) or g.num_bonds.sum() != len(g.bonds) or len(g.bond_types) != len(g.bonds):
             raise DataFormatError("atom-graph arrays disagree: counts do not add up to the rows")
         return g
@@ -85,7 +95,7 @@ class AtomGraphs:
                           self.num_atoms[index].copy(),
                           np.concatenate(bonds) if bonds else np.zeros((0, 2), np.int32),
                           np.concatenate(types) if types else np.zeros(0, np.uint8),
-                          self.num_bonds[index].copy())
+                          self.num_bonds[index].copy(), self.fingerprints[index].copy())
 
 
 def mol_atom_graph(mol) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -108,9 +118,9 @@ def drug_atom_graphs(smiles_list, use_cache: bool = True, progress: bool = False
     featuriser names); a run that computes them says so through ``say`` and, with
     ``progress``, shows a bar.
     """
-    from vgraph.chem.descriptors import parse_smiles
+    from vgraph.chem.descriptors import MORGAN_BITS, MORGAN_RADIUS, _morgan, parse_smiles
     smiles_list = list(smiles_list)
-    spec = "|".join(ATOM_FEATURES) + f"|{BOND_FEATURE}|{atom_feature_sizes()}"
+    spec = "|".join(ATOM_FEATURES) + f"|{BOND_FEATURE}|{atom_feature_sizes()}|{MORGAN_RADIUS}|{MORGAN_BITS}"
     key = hashlib.sha256(("\n".join(smiles_list) + spec).encode()).hexdigest()[:16]
     path = cache_dir("ddi") / f"atoms_{key}.npz" if use_cache else None
     if path is not None and path.is_file():
@@ -120,19 +130,21 @@ def drug_atom_graphs(smiles_list, use_cache: bool = True, progress: bool = False
         where = f"; cached in {path.parent} for later runs" if path is not None else ""
         say(f"featurising {len(smiles_list)} drugs as atom graphs{where}")
     from tqdm.auto import tqdm
-    atoms, bonds, types, na, nb = [], [], [], [], []
+    atoms, bonds, types, na, nb, fps = [], [], [], [], [], []
     for i, s in enumerate(tqdm(smiles_list, desc="atom graphs", unit="drug", disable=not progress, leave=False)):
         mol = parse_smiles(s)
         if mol is None:
             raise DataFormatError(f"SMILES #{i} ({str(s)[:60]!r}) cannot be parsed by RDKit")
         a, b, t = mol_atom_graph(mol)
         atoms.append(a), bonds.append(b), types.append(t), na.append(len(a)), nb.append(len(b))
+        fps.append(np.packbits(_morgan(mol).astype(np.uint8)))
     k = len(ATOM_FEATURES)
     graphs = AtomGraphs(np.concatenate(atoms) if atoms else np.zeros((0, k), np.uint8),
                         np.array(na, dtype=np.int64),
                         np.concatenate(bonds) if bonds else np.zeros((0, 2), np.int32),
                         np.concatenate(types) if types else np.zeros(0, np.uint8),
-                        np.array(nb, dtype=np.int64))
+                        np.array(nb, dtype=np.int64),
+                        np.stack(fps) if fps else np.zeros((0, MORGAN_BITS // 8), np.uint8))
     if path is not None:
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, **graphs.arrays())

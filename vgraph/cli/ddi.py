@@ -54,8 +54,8 @@ from vgraph.train import Trainer, seed_everything
 DEFAULTS = {"ogbl-ddi": PRESETS["vgraph"],
             "drugbank": dict(epochs=20, lr=0.002, hidden=128, layers=2, dropout=0.3, batch_size=8192,
                              eval_every=1, protocol="warm", latent=64, isolate=0.2, encoder="descriptors",
-                             mol_layers=3, mol_hidden=64, ship=None)}
-ATOMS_ONLY = ("mol_layers", "mol_hidden", "ship")
+                             mol_layers=3, mol_hidden=64, mol_features="descriptors", ship=None)}
+ATOMS_ONLY = ("mol_layers", "mol_hidden", "mol_features", "ship")
 ONLY = {"ogbl-ddi": ("preset", "variational", *(k for k in PRESETS["v1"] if k not in DEFAULTS["drugbank"])),
         "drugbank": ("protocol", "folds", "latent", "isolate", "encoder", *ATOMS_ONLY)}
 HEADLINE = {"ogbl-ddi": ("test_hits@10", "test_hits@20", "test_hits@30", "val_hits@20"),
@@ -88,6 +88,10 @@ def parse_args(argv=None, prog=None):
                         "(atom-graph message passing + substructure co-attention) (descriptors)")
     p.add_argument("--mol-layers", type=positive_int, **per,
                    help="drugbank --encoder atoms: message-passing layers = substructure readouts (3)")
+    p.add_argument("--mol-features", choices=["none", "fingerprint", "descriptors"], **per,
+                   help="drugbank --encoder atoms: molecule-level features beside the atom-graph readouts: none, "
+                        "Morgan bits, or descriptors (the descriptor encoder's input: RDKit descriptors + Morgan "
+                        "bits) (descriptors)")
     p.add_argument("--ship", default=argparse.SUPPRESS,
                    help="drugbank --encoder atoms: also write the best run's model with float16 weights to this "
                         "path (and <path>.json: command, metrics), e.g. vgraph/chem/pretrained/drugbank_ddi.pt")
@@ -205,8 +209,8 @@ def drugbank(args, config):
     if args.encoder == "atoms":
         t0 = time.perf_counter()
         graphs = drug_atom_graphs(data.smiles, progress=not args.no_progress, say=say)  # once (cached)
-        inputs, featurise_s = atom_batch(graphs), time.perf_counter() - t0
-    else:
+        featurise_s = time.perf_counter() - t0
+    if args.encoder == "descriptors" or args.mol_features == "descriptors":
         desc, fps = raw_drug_features(data.smiles, progress=not args.no_progress, say=say)  # once (cached)
     print(f"drugbank: {data.num_drugs} drugs, {data.tuples.size(0)} tuples", flush=True)
 
@@ -215,12 +219,17 @@ def drugbank(args, config):
         print(f"run {r}: {split.summary()}", flush=True)
         feat = None
         if args.encoder == "atoms":
-            x = inputs
+            if args.mol_features == "descriptors":  # scaled on the training drugs, as the descriptor encoder
+                feat = DrugFeaturizer().fit_raw(desc[split.train_drugs.numpy()])
+                x = atom_batch(graphs, features=feat.transform_raw(desc, fps))
+            else:
+                x = atom_batch(graphs, features="fingerprint" if args.mol_features == "fingerprint" else None)
             seed_everything(seed)
             kwargs = dict(atom_sizes=atom_feature_sizes(), num_bond_types=num_bond_types(),
                           mol_hidden=args.mol_hidden, mol_layers=args.mol_layers, hidden=args.hidden,
                           latent=args.latent, dropout=args.dropout, graph_layers=args.layers,
-                          kl=kl_from_args(args).to_dict())
+                          kl=kl_from_args(args).to_dict(),
+                          mol_features=0 if x.features is None else int(x.features.size(1)))
             task = DrugBankTask(split, x, args.batch_size, args.isolate, seed)
             model = AtomDDIModel(**kwargs)
         else:
@@ -248,15 +257,18 @@ def drugbank(args, config):
                         title=f"drugbank {args.protocol}", curve="val_auroc",
                         extra={"protocol": args.protocol, "encoder": args.encoder})
     summary["calibration"] = best["calibration"]  # of the run model.pt holds
+    desc_or_none = desc if args.encoder == "atoms" and args.mol_features == "descriptors" else None
     temperature = best["calibration"]["temperature"]
     if args.encoder == "atoms":
         summary["timing"]["featurise_s"] = featurise_s
         meta = {"run": best["run"], "val_auroc": best["score"], "protocol": args.protocol,
                 "command": summary["command"], "temperature": temperature}
+        meta["mol_features"] = args.mol_features
         save_drugbank_atom_predictor(Path(args.out) / "model.pt", best["model"], best["kwargs"], data, graphs,
-                                     best["pairs"], meta=meta)
+                                     best["pairs"], meta=meta, featurizer=best["feat"], raw_desc=desc_or_none)
         if args.ship:
-            summary["shipped"] = ship_drugbank_model(Path(args.ship), best, data, graphs, meta, summary)
+            summary["shipped"] = ship_drugbank_model(Path(args.ship), best, data, graphs, meta, summary,
+                                                     desc_or_none)
     else:
         save_drugbank_predictor(Path(args.out) / "model.pt", best["model"], best["kwargs"], best["feat"], data,
                                 desc, fps, best["pairs"], meta={"run": best["run"], "val_auroc": best["score"],
@@ -265,7 +277,7 @@ def drugbank(args, config):
     return summary
 
 
-def ship_drugbank_model(path: Path, best: dict, data, graphs, meta: dict, summary: dict) -> dict:
+def ship_drugbank_model(path: Path, best: dict, data, graphs, meta: dict, summary: dict, raw_desc=None) -> dict:
     """Write the best run's atom model with float16 weights to ``path`` (e.g. the package's
     vgraph/chem/pretrained/drugbank_ddi.pt), evaluate that file on the run's split, and write
     ``path.json`` beside it: the training command, the run's metrics, the shipped file's."""
@@ -273,7 +285,8 @@ def ship_drugbank_model(path: Path, best: dict, data, graphs, meta: dict, summar
     from vgraph.tasks.ddi_predict import load_predictor
     path.parent.mkdir(parents=True, exist_ok=True)
     save_drugbank_atom_predictor(path, best["model"], best["kwargs"], data, graphs, best["pairs"],
-                                 meta={**meta, "test_metrics_fp32": best["metrics"]}, half=True)
+                                 meta={**meta, "test_metrics_fp32": best["metrics"]}, half=True,
+                                 featurizer=best["feat"], raw_desc=raw_desc)
     shipped = load_predictor(path).evaluate(best["split"])
     info = {"file": path.name, "bytes": path.stat().st_size,
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "weights": "float16",

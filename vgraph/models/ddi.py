@@ -139,16 +139,20 @@ class AtomDDIModel(_PairDDIModel):
     Per drug ``i`` (its atom graph in a :class:`~vgraph.nn.molecular.MolecularBatch`):
 
     * :class:`~vgraph.nn.molecular.MolecularEncoder`: ``L`` bond-type message-passing layers
-      over the atoms, one attention readout per layer: substructures ``s_i [L, mol_hidden]``;
-    * the drug vector ``m_i = MLP(s_i flattened)`` feeds ``graph_layers`` GraphSAGE layers over
-      the DDI graph: ``g_i`` (a drug without partners, e.g. a new SMILES, is an isolated node:
-      ``g_i`` is the root transform of its own ``m_i``);
-    * the latent is one vector per substructure: ``(mu, log sigma)_il = Linear([s_il || g_i])``
-      plus a learned per-layer offset, ``z_i [L, latent]`` (flattened to ``[L * latent]``) by
-      :class:`vgraph.nn.VariationalLayer`: each substructure carries the drug's context;
-    * the decoder: co-attention between ``z_h`` and ``z_t`` (:class:`SubstructureCoAttention`,
-      SSI-DDI / DSN-DDI style), and an MLP on ``[mean_l z_hl, mean_l z_tl, sum_ij gamma_ij
-      z_hi * z_tj]`` with one logit per interaction type (ordered pairs).
+      over the atoms, one gated readout per layer: substructures ``s_i [L, mol_hidden]``;
+    * the drug vector ``m_i = MLP([s_i flattened || f_i])``, where ``f_i`` are ``mol_features``
+      molecule-level features from the same structure (none, its Morgan bits, or the descriptor
+      model's input row: scaled RDKit descriptors + Morgan bits), feeds ``graph_layers``
+      GraphSAGE layers over the DDI graph: ``g_i`` (a drug without partners, e.g. a new
+      SMILES, is an isolated node: ``g_i`` is the root transform of its own ``m_i``);
+    * the latent is one vector per substructure:
+      ``(mu, log sigma)_il = Linear([s_il || m_i || g_i])`` plus a learned per-layer offset, so
+      every substructure carries the drug's own vector and its context; ``z_i [L, latent]``
+      (flattened to ``L * latent``) from :class:`vgraph.nn.VariationalLayer`;
+    * the decoder: co-attention between the head's and the tail's substructure latents
+      (:class:`SubstructureCoAttention`, SSI-DDI / DSN-DDI style), then an MLP on
+      ``[mean_l z_hl, mean_l z_tl, sum_ij gamma_ij z_hi * z_tj]`` with one logit per
+      interaction type (ordered pairs).
 
     Constructor arguments are plain values (``vgraph.hub.save_model`` records them).
 
@@ -159,13 +163,16 @@ class AtomDDIModel(_PairDDIModel):
 
     def __init__(self, atom_sizes, num_bond_types: int = 4, mol_hidden: int = 64, mol_layers: int = 3,
                  hidden: int = 128, latent: int = 64, num_types: int = 86, dropout: float = 0.3,
-                 mol_dropout: float = 0.1, graph_layers: int = 2, kl: KLConfig | dict | None = None):
+                 mol_dropout: float = 0.1, graph_layers: int = 2, kl: KLConfig | dict | None = None,
+                 mol_features: int = 0):
         super().__init__()
         self.mol = MolecularEncoder(atom_sizes, mol_hidden, mol_layers, num_bond_types, mol_dropout)
-        self.drug = _mlp([mol_layers * mol_hidden, 2 * hidden, hidden], dropout)
+        self.drug = _mlp([mol_layers * mol_hidden + mol_features, 2 * hidden, hidden], dropout)
+        self.mol_features = mol_features
         self.convs = nn.ModuleList(SAGEConv(hidden, hidden) for _ in range(graph_layers))
-        self.mu = nn.Linear(mol_hidden + hidden, latent)
-        self.logstd = nn.Linear(mol_hidden + hidden, latent)
+        joint = mol_hidden + hidden * (2 if graph_layers else 1)
+        self.mu = nn.Linear(joint, latent)
+        self.logstd = nn.Linear(joint, latent)
         self.layer_mu = nn.Parameter(torch.zeros(mol_layers, latent))
         self.var = VariationalLayer(_kl(kl))
         self.coatt = SubstructureCoAttention(latent)
@@ -181,13 +188,22 @@ class AtomDDIModel(_PairDDIModel):
     def posterior(self, batch: MolecularBatch, graph: SparseGraph):
         """``(mu, log sigma)`` of every drug, ``[N, L * latent]`` each."""
         s = self.substructures(batch)
-        m = F.relu(self.drug(s.flatten(1)))
-        h = m
-        for i, conv in enumerate(self.convs):
-            h = conv(F.dropout(h, self.dropout, self.training), graph)
-            if i < len(self.convs) - 1:
-                h = F.relu(h)
-        joint = torch.cat([s, h[:, None, :].expand(-1, s.size(1), -1)], -1)
+        flat = s.flatten(1)
+        if self.mol_features:
+            if batch.features is None or batch.features.size(1) != self.mol_features:
+                raise ValueError(f"this model reads {self.mol_features} molecule-level features per molecule")
+            flat = torch.cat([flat, batch.features], 1)
+        m = F.relu(self.drug(flat))
+        parts = [m]
+        if len(self.convs):
+            h = m
+            for i, conv in enumerate(self.convs):
+                h = conv(F.dropout(h, self.dropout, self.training), graph)
+                if i < len(self.convs) - 1:
+                    h = F.relu(h)
+            parts.append(h)
+        drug = torch.cat(parts, -1)  # the drug's own vector and its graph context, as in ContextDDIModel
+        joint = torch.cat([s, drug[:, None, :].expand(-1, s.size(1), -1)], -1)
         mu = self.mu(joint) + self.layer_mu
         return mu.flatten(1), self.logstd(joint).clamp(-10, 5).flatten(1)
 
@@ -319,12 +335,17 @@ class EmbeddingLinkPredictor(nn.Module):
         return loss
 
 
-def atom_batch(graphs) -> MolecularBatch:
+def atom_batch(graphs, features=None) -> MolecularBatch:
     """A :class:`vgraph.chem.drug_graphs.AtomGraphs` as the :class:`MolecularBatch` that
-    :class:`AtomDDIModel` encodes (all its molecules in one block-diagonal graph)."""
+    :class:`AtomDDIModel` encodes (all its molecules in one block-diagonal graph); ``features``:
+    ``None``, ``"fingerprint"`` (the graphs' Morgan bits) or a ``[D, F]`` tensor."""
     from vgraph.chem.drug_graphs import num_bond_types
+    if isinstance(features, str):
+        if features != "fingerprint":
+            raise ValueError(f"unknown molecule features {features!r}")
+        features = torch.from_numpy(graphs.fingerprint_bits())
     return MolecularBatch(graphs.atoms, graphs.num_atoms, graphs.bonds, graphs.bond_types, graphs.num_bonds,
-                          num_bond_types())
+                          num_bond_types(), features=features)
 
 
 MODELS = {"EmbeddingLinkPredictor": EmbeddingLinkPredictor, "ContextDDIModel": ContextDDIModel,

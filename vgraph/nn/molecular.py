@@ -10,9 +10,11 @@ between two drugs' substructure sets.
   each sum one :func:`vgraph.ops.spmm`.
 * :class:`MolecularEncoder` — atom embeddings (a sum of one embedding per categorical
   feature), ``L`` residual :class:`BondTypeConv` layers (LayerNorm, ReLU, dropout) and after
-  every layer an attention readout per molecule (softmax over the molecule's atoms, through
-  :func:`vgraph.ops.segment_csr`): ``[D, L, hidden]``, the drug's substructures of radius
-  1..L, as in SSI-DDI (Nyamabo et al., Brief. Bioinform. 2021) and DSN-DDI (Li et al., 2023).
+  every layer a gated readout per molecule (a sigmoid gate per atom, the gated atom values
+  summed over the molecule with :func:`vgraph.ops.segment_csr`, then LayerNorm; a sum keeps
+  sizes and counts visible, which a softmax-weighted mean hides): ``[D, L, hidden]``, the
+  drug's substructures of radius 1..L, as in SSI-DDI (Nyamabo et al., Brief. Bioinform. 2021)
+  and DSN-DDI (Li et al., 2023). :func:`segment_softmax` is the softmax alternative.
 * :class:`SubstructureCoAttention` — for a pair of substructure sets ``H, T [P, L, d]``,
   scaled dot-product co-attention weights ``gamma [P, L, L]`` (softmax over the ``L*L`` cells;
   separate query/key maps, so the pair is ordered) and the attended interaction
@@ -40,9 +42,10 @@ class MolecularBatch:
         num_atoms: ``[D]`` atoms per molecule (molecule ``d``'s atoms follow ``d-1``'s).
         bonds: ``[B, 2]`` atom positions *within* each molecule. num_bonds: ``[D]``.
         bond_types: ``[B]`` in ``0..num_bond_types-1``. num_bond_types: relations.
+        features: optional ``[D, F]`` molecule-level features (e.g. fingerprint bits).
     """
 
-    def __init__(self, atoms, num_atoms, bonds, bond_types, num_bonds, num_bond_types: int):
+    def __init__(self, atoms, num_atoms, bonds, bond_types, num_bonds, num_bond_types: int, features=None):
         self.atoms = torch.as_tensor(atoms).long()
         num_atoms = torch.as_tensor(num_atoms).long()
         num_bonds = torch.as_tensor(num_bonds).long()
@@ -68,6 +71,9 @@ class MolecularBatch:
             e = glob[bond_types == k].t()
             self.graphs.append(SparseGraph(torch.cat([e, e.flip(0)], 1), n, _validated=True))
         self.num_atoms_total = n
+        self.features = None if features is None else torch.as_tensor(features, dtype=torch.float32)
+        if self.features is not None and self.features.size(0) != self.num_molecules:
+            raise ValueError(f"features has {self.features.size(0)} rows for {self.num_molecules} molecules")
 
     def __len__(self) -> int:
         return self.num_molecules
@@ -106,7 +112,7 @@ def segment_softmax(scores: torch.Tensor, ptr: torch.Tensor) -> torch.Tensor:
 
 
 class MolecularEncoder(nn.Module):
-    """Atom embeddings -> ``layers`` residual bond-type convolutions -> a readout per layer.
+    """Atom embeddings -> ``layers`` residual bond-type convolutions -> a gated readout per layer.
 
     Args:
         atom_sizes: categories of each atom feature. hidden: width. layers: convolutions
@@ -125,16 +131,17 @@ class MolecularEncoder(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
         self.gate = nn.ModuleList(nn.Linear(hidden, 1) for _ in range(layers))
         self.value = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers))
+        self.out_norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
         self.dropout, self.hidden, self.layers = dropout, hidden, layers
 
     def forward(self, batch: MolecularBatch) -> torch.Tensor:
         h = self.embed(batch.atoms + self.offsets).sum(1)
         counts = batch.ptr[1:] - batch.ptr[:-1]
         outs = []
-        for conv, norm, gate, value in zip(self.convs, self.norms, self.gate, self.value):
+        for conv, norm, gate, value, out_norm in zip(self.convs, self.norms, self.gate, self.value, self.out_norms):
             h = h + F.dropout(F.relu(norm(conv(h, batch.graphs))), self.dropout, self.training)
-            a = segment_softmax(gate(h), batch.ptr)  # [A, 1] attention over each molecule's atoms
-            outs.append(segment_csr(a * value(h), batch.ptr, "sum"))
+            a = torch.sigmoid(gate(h))  # [A, 1] gate of each atom (a sum readout: sizes and counts stay visible)
+            outs.append(out_norm(segment_csr(a * value(h), batch.ptr, "sum")))
         out = torch.stack(outs, 1)  # [D, L, hidden]
         return out * (counts > 0).to(out.dtype)[:, None, None]  # an empty molecule reads out 0
 

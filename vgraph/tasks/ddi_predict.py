@@ -73,10 +73,12 @@ def _pair_dtype(num_drugs: int):
 
 
 def save_drugbank_atom_predictor(path, model, model_kwargs: dict, data, graphs, train_pairs: torch.Tensor,
-                                 meta: dict | None = None, half: bool = False):
+                                 meta: dict | None = None, half: bool = False, featurizer=None, raw_desc=None):
     """Write a DrugBank :class:`AtomDDIModel` with what prediction needs: the known drugs' ids,
-    canonical SMILES and atom graphs (compact integer arrays), the training graph's pairs and
-    the type descriptions. ``half`` stores the weights as float16 (a shipped model)."""
+    canonical SMILES and atom graphs (compact integer arrays, Morgan bits packed), the training
+    graph's pairs and the type descriptions; for a model that reads descriptors
+    (``featurizer`` and ``raw_desc`` given) the known drugs' scaled descriptors and the scaling.
+    ``half`` stores the floating-point tensors as float16 (a shipped model)."""
     from vgraph.chem.descriptors import canonical
     from vgraph.chem.drug_graphs import ATOM_FEATURES, BOND_FEATURE, atom_feature_sizes
     from vgraph.hub import save_model
@@ -86,6 +88,9 @@ def save_drugbank_atom_predictor(path, model, model_kwargs: dict, data, graphs, 
     tensors["atoms_num_atoms"] = tensors["atoms_num_atoms"].int()
     tensors["atoms_num_bonds"] = tensors["atoms_num_bonds"].int()
     tensors["train_pairs"] = train_pairs.to(_pair_dtype(data.num_drugs)).contiguous()
+    if featurizer is not None:  # scaled and clipped to [-6, 6]: safe in float16
+        n = len(featurizer.mean)
+        tensors["mol_desc"] = featurizer.transform_raw(np.asarray(raw_desc), np.zeros((len(raw_desc), 0)))[:, :n]
     kwargs = DDIBundle.describe("AtomDDIModel", model_kwargs, tensors)
     bundle = DDIBundle(**kwargs)
     bundle.model.load_state_dict(model.state_dict())
@@ -96,6 +101,8 @@ def save_drugbank_atom_predictor(path, model, model_kwargs: dict, data, graphs, 
             "descriptions": list(data.descriptions), **(meta or {})}
     transform = {"atom_features": list(ATOM_FEATURES), "atom_feature_sizes": atom_feature_sizes(),
                  "bond_feature": BOND_FEATURE}
+    if featurizer is not None:
+        transform["featurizer"] = featurizer.state_dict()
     save_model(path, bundle, builder=DDIBundle, kwargs=kwargs, transform=transform, meta=info, half=half)
 
 
@@ -275,7 +282,15 @@ class DrugBankPredictor(_Base):
                                       "has: retrain it with `vgraph ddi --encoder atoms`")
             graphs = AtomGraphs.from_arrays({k[len("atoms_"):]: getattr(bundle, k).numpy()
                                              for k in dict(bundle.named_buffers()) if k.startswith("atoms_")})
-            x = self._atom_inputs(graphs)
+            self.mol_features = meta.get("mol_features", "none")
+            self.featurizer = None
+            if self.mol_features == "descriptors":
+                from vgraph.chem.descriptors import DrugFeaturizer
+                self.featurizer = DrugFeaturizer.from_state(info.transform["featurizer"])
+                x = self._atom_inputs(graphs, torch.cat([bundle.mol_desc.float(),
+                                                         torch.from_numpy(graphs.fingerprint_bits())], 1))
+            else:
+                x = self._atom_inputs(graphs)
         else:
             from vgraph.chem.descriptors import DrugFeaturizer
             self.featurizer = DrugFeaturizer.from_state(info.transform["featurizer"])
@@ -297,10 +312,11 @@ class DrugBankPredictor(_Base):
             out.update({f"{name}_{k}": v for k, v in m.items()})
         return out
 
-    @staticmethod
-    def _atom_inputs(graphs):
+    def _atom_inputs(self, graphs, features=None):
         from vgraph.models.ddi import atom_batch
-        return atom_batch(graphs)
+        if features is None and self.mol_features == "fingerprint":
+            features = "fingerprint"
+        return atom_batch(graphs, features=features)
 
     def resolve(self, token):
         from vgraph.chem.descriptors import canonical
@@ -328,8 +344,14 @@ class DrugBankPredictor(_Base):
         if self.encoder == "atoms":
             from vgraph.chem.drug_graphs import drug_atom_graphs
             graphs = drug_atom_graphs(smiles, use_cache=False, progress=progress and len(smiles) > 20)
+            feats = None
+            if self.featurizer is not None:
+                from vgraph.chem.descriptors import raw_drug_features
+                desc, fps = raw_drug_features(smiles, use_cache=False, progress=progress and len(smiles) > 20)
+                feats = self.featurizer.transform_raw(desc, fps)
             for i, s in enumerate(smiles):  # each new drug alone: an isolated node
-                mu, logstd = self.model.posterior(self._atom_inputs(graphs.select([i])), alone)
+                x = self._atom_inputs(graphs.select([i]), None if feats is None else feats[i:i + 1])
+                mu, logstd = self.model.posterior(x, alone)
                 out[s] = (mu[0], logstd[0])
             return out
         from vgraph.chem.descriptors import raw_drug_features
