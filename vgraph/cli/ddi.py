@@ -277,6 +277,11 @@ def drugbank(args, config):
     return summary
 
 
+def _as_vgraph_command(command: str) -> str:
+    """``__main__.py ddi ...`` (``python -m vgraph.cli ddi ...``) written as ``vgraph ddi ...``."""
+    return "vgraph" + command[len("__main__.py"):] if command.startswith("__main__.py ") else command
+
+
 def ship_drugbank_model(path: Path, best: dict, data, graphs, meta: dict, summary: dict, raw_desc=None) -> dict:
     """Write the best run's atom model with float16 weights to ``path`` (e.g. the package's
     vgraph/chem/pretrained/drugbank_ddi.pt), evaluate that file on the run's split, and write
@@ -290,7 +295,8 @@ def ship_drugbank_model(path: Path, best: dict, data, graphs, meta: dict, summar
     shipped = load_predictor(path).evaluate(best["split"])
     info = {"file": path.name, "bytes": path.stat().st_size,
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "weights": "float16",
-            "trained_with": summary["command"], "protocol": meta["protocol"], "split": best["split"].summary(),
+            "trained_with": _as_vgraph_command(summary["command"]), "protocol": meta["protocol"],
+            "split": best["split"].summary(),
             "best_epoch": summary["per_run"][best["run"]]["best_epoch"],
             "seconds_per_epoch": summary["per_run"][best["run"]]["extra"]["seconds_per_epoch"],
             "metrics_fp32_model": best["metrics"], "metrics_shipped_file": shipped,
