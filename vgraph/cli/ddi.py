@@ -4,6 +4,7 @@
     vgraph ddi --dataset ogbl-ddi --preset ogb-sage --out runs/ogbl_sage
     vgraph ddi --dataset drugbank --protocol warm --out runs/db_warm
     vgraph ddi --dataset drugbank --protocol cold --folds 0 1 2 --out runs/db_cold
+    vgraph ddi --dataset drugbank --encoder atoms --out runs/db_warm_atoms
 
 Writes summary.json (mean ± std at the best-validation epoch), model.pt (the best run: what
 `vgraph predict-ddi` reads), curves.png and run<k>/ (log.jsonl, best.pt, last.pt). Cold start
@@ -18,33 +19,45 @@ ogbl-ddi presets (--preset; flags given explicitly override the preset's values)
 For ogbl-ddi, log.jsonl has val/test Hits@K and time_s (wall seconds since the run started)
 per evaluation, curves.png plots validation Hits@20 against time_s, and summary.json's
 timing has median_step_s.
+
+DrugBank encoders (--encoder): descriptors (RDKit descriptors + Morgan bits -> MLP,
+ContextDDIModel) or atoms (message passing over each drug's atom graph with bond types, one
+substructure readout per layer, substructure co-attention decoder: AtomDDIModel). Either way
+a drug's latent comes from its structure and, through the GraphSAGE layers, from its partners
+in the training graph; a drug without partners (cold start, a new SMILES) from its structure
+alone. summary.json's timing has median_epoch_s (training only) and each run's
+seconds_per_epoch.
 """
 from __future__ import annotations
 
 import argparse
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 from vgraph.chem.descriptors import DrugFeaturizer, raw_drug_features
+from vgraph.chem.drug_graphs import atom_feature_sizes, drug_atom_graphs, num_bond_types
 from vgraph.data.drugbank import cold_split, warm_split
 from vgraph.data.registry import load
-from vgraph.models.ddi import ContextDDIModel, EmbeddingLinkPredictor
+from vgraph.models.ddi import AtomDDIModel, ContextDDIModel, EmbeddingLinkPredictor, atom_batch
 from vgraph.runs import (add_common_args, add_kl_args, bounded, dropout_rate, job_entry, job_parser,
                          kl_from_args, nonneg_float, nonneg_int, plot_curves, positive_float, positive_int,
                          prepare_out, resolved_config, run_seeds, write_json)
-from vgraph.tasks.ddi_predict import save_drugbank_predictor, save_ogbl_predictor
+from vgraph.tasks.ddi_predict import save_drugbank_atom_predictor, save_drugbank_predictor, save_ogbl_predictor
 from vgraph.tasks.drugbank import DrugBankTask
 from vgraph.tasks.ogbl_ddi import PRESETS, OgblDDITask, make_optimizer
 from vgraph.train import Trainer, seed_everything
 
 DEFAULTS = {"ogbl-ddi": PRESETS["vgraph"],
             "drugbank": dict(epochs=20, lr=0.002, hidden=128, layers=2, dropout=0.3, batch_size=8192,
-                             eval_every=1, protocol="warm", latent=64, isolate=0.2)}
+                             eval_every=1, protocol="warm", latent=64, isolate=0.2, encoder="descriptors",
+                             mol_layers=3, mol_hidden=64, mol_features="descriptors", ship=None)}
+ATOMS_ONLY = ("mol_layers", "mol_hidden", "mol_features", "ship")
 ONLY = {"ogbl-ddi": ("preset", "variational", *(k for k in PRESETS["v1"] if k not in DEFAULTS["drugbank"])),
-        "drugbank": ("protocol", "folds", "latent", "isolate")}
+        "drugbank": ("protocol", "folds", "latent", "isolate", "encoder", *ATOMS_ONLY)}
 HEADLINE = {"ogbl-ddi": ("test_hits@10", "test_hits@20", "test_hits@30", "val_hits@20"),
             "warm": ("test_acc", "test_auroc", "test_auprc", "test_f1", "val_auroc"),
             "cold": ("s1_acc", "s1_auroc", "s1_auprc", "s1_f1", "s2_acc", "s2_auroc", "s2_auprc",
@@ -70,6 +83,20 @@ def parse_args(argv=None, prog=None):
     p.add_argument("--latent", type=positive_int, **per, help="drugbank: latent width (64)")
     p.add_argument("--isolate", type=dropout_rate, **per,
                    help="drugbank: fraction of drugs whose graph edges are dropped per step (0.2)")
+    p.add_argument("--encoder", choices=["descriptors", "atoms"], **per,
+                   help="drugbank: structure encoder, descriptors (RDKit descriptors + Morgan bits) or atoms "
+                        "(atom-graph message passing + substructure co-attention) (descriptors)")
+    p.add_argument("--mol-layers", type=positive_int, **per,
+                   help="drugbank --encoder atoms: message-passing layers = substructure readouts (3)")
+    p.add_argument("--mol-features", choices=["none", "fingerprint", "descriptors"], **per,
+                   help="drugbank --encoder atoms: molecule-level features beside the atom-graph readouts: none, "
+                        "Morgan bits, or descriptors (the descriptor encoder's input: RDKit descriptors + Morgan "
+                        "bits) (descriptors)")
+    p.add_argument("--ship", default=argparse.SUPPRESS,
+                   help="drugbank --encoder atoms: also write the best run's model with float16 weights to this "
+                        "path (and <path>.json: command, metrics), e.g. vgraph/chem/pretrained/drugbank_ddi.pt")
+    p.add_argument("--mol-hidden", type=positive_int, **per,
+                   help="drugbank --encoder atoms: width of the atom encoder (64); --latent is then per substructure")
     g = p.add_argument_group("ogbl-ddi (defaults: the --preset's values)")
     g.add_argument("--preset", choices=sorted(PRESETS), **per, help="ogbl-ddi recipe (vgraph)")
     g.add_argument("--num-neg", type=positive_int, **per, help="negatives per positive")
@@ -100,6 +127,10 @@ def parse_args(argv=None, prog=None):
             p.error(f"--{key.replace('_', '-')} applies to --dataset {other} only")
     if args.dataset == "ogbl-ddi":
         args.preset = getattr(args, "preset", "vgraph")
+    elif getattr(args, "encoder", DEFAULTS["drugbank"]["encoder"]) != "atoms":
+        for key in ATOMS_ONLY:
+            if hasattr(args, key):
+                p.error(f"--{key.replace('_', '-')} applies to --encoder atoms only")
     base = PRESETS[args.preset] if args.dataset == "ogbl-ddi" else DEFAULTS["drugbank"]
     for key, value in {**base, "variational": False, "folds": None}.items():
         if not hasattr(args, key):
@@ -174,33 +205,107 @@ def ogbl(args, config):
 def drugbank(args, config):
     best = {}
     data = load("drugbank", args.root)
-    desc, fps = raw_drug_features(data.smiles, progress=not args.no_progress,  # once (cached)
-                                  say=lambda m: print(m, file=sys.stderr, flush=True))
+    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    if args.encoder == "atoms":
+        t0 = time.perf_counter()
+        graphs = drug_atom_graphs(data.smiles, progress=not args.no_progress, say=say)  # once (cached)
+        featurise_s = time.perf_counter() - t0
+    if args.encoder == "descriptors" or args.mol_features == "descriptors":
+        desc, fps = raw_drug_features(data.smiles, progress=not args.no_progress, say=say)  # once (cached)
     print(f"drugbank: {data.num_drugs} drugs, {data.tuples.size(0)} tuples", flush=True)
 
     def one_run(r, seed, run_dir):
         split = warm_split(data, seed) if args.protocol == "warm" else cold_split(data, args.folds[r])
         print(f"run {r}: {split.summary()}", flush=True)
-        # descriptor scaling from the training drugs only (cold start: test drugs are unseen)
-        feat = DrugFeaturizer().fit_raw(desc[split.train_drugs.numpy()])
-        x = feat.transform_raw(desc, fps)
-        seed_everything(seed)
-        task = DrugBankTask(split, x, args.batch_size, args.isolate, seed)
-        kwargs = dict(in_features=x.size(1), hidden=args.hidden, latent=args.latent, dropout=args.dropout,
-                      graph_layers=args.layers, kl=kl_from_args(args).to_dict())
-        model = ContextDDIModel(**kwargs)
+        feat = None
+        if args.encoder == "atoms":
+            if args.mol_features == "descriptors":  # scaled on the training drugs, as the descriptor encoder
+                feat = DrugFeaturizer().fit_raw(desc[split.train_drugs.numpy()])
+                x = atom_batch(graphs, features=feat.transform_raw(desc, fps))
+            else:
+                x = atom_batch(graphs, features="fingerprint" if args.mol_features == "fingerprint" else None)
+            seed_everything(seed)
+            kwargs = dict(atom_sizes=atom_feature_sizes(), num_bond_types=num_bond_types(),
+                          mol_hidden=args.mol_hidden, mol_layers=args.mol_layers, hidden=args.hidden,
+                          latent=args.latent, dropout=args.dropout, graph_layers=args.layers,
+                          kl=kl_from_args(args).to_dict(),
+                          mol_features=0 if x.features is None else int(x.features.size(1)))
+            task = DrugBankTask(split, x, args.batch_size, args.isolate, seed)
+            model = AtomDDIModel(**kwargs)
+        else:
+            # descriptor scaling from the training drugs only (cold start: test drugs are unseen)
+            feat = DrugFeaturizer().fit_raw(desc[split.train_drugs.numpy()])
+            x = feat.transform_raw(desc, fps)
+            seed_everything(seed)
+            task = DrugBankTask(split, x, args.batch_size, args.isolate, seed)
+            kwargs = dict(in_features=x.size(1), hidden=args.hidden, latent=args.latent, dropout=args.dropout,
+                          graph_layers=args.layers, kl=kl_from_args(args).to_dict())
+            model = ContextDDIModel(**kwargs)
         res = _fit(args, model, task, run_dir, "val_auroc", {**config, "run_seed": seed, "split": split.protocol},
                    f"run {r}")
+        calibration = task.calibrate(model)  # temperature on validation; the metrics above are unchanged
         if not best or res["metrics"]["val_auroc"] > best["score"]:
             best.update(score=res["metrics"]["val_auroc"], run=r, model=model, kwargs=kwargs, feat=feat,
-                        pairs=task.pairs.clone())
-        return {**res, "extra": {"split": split.summary()}}
+                        pairs=task.pairs.clone(), calibration=calibration, split=split,
+                        metrics=res["metrics"])
+        times = res["epoch_times"]
+        return {**res, "extra": {"split": split.summary(), "encoder": args.encoder,
+                                 "seconds_per_epoch": statistics.fmean(times) if times else None,
+                                 "calibration": calibration}}
 
     summary = run_seeds(args, one_run, job="ddi/drugbank", config=config, headline=HEADLINE[args.protocol],
-                        title=f"drugbank {args.protocol}", curve="val_auroc", extra={"protocol": args.protocol})
-    save_drugbank_predictor(Path(args.out) / "model.pt", best["model"], best["kwargs"], best["feat"], data, desc, fps,
-                            best["pairs"], meta={"run": best["run"], "val_auroc": best["score"]})
+                        title=f"drugbank {args.protocol}", curve="val_auroc",
+                        extra={"protocol": args.protocol, "encoder": args.encoder})
+    summary["calibration"] = best["calibration"]  # of the run model.pt holds
+    desc_or_none = desc if args.encoder == "atoms" and args.mol_features == "descriptors" else None
+    temperature = best["calibration"]["temperature"]
+    if args.encoder == "atoms":
+        summary["timing"]["featurise_s"] = featurise_s
+        meta = {"run": best["run"], "val_auroc": best["score"], "protocol": args.protocol,
+                "command": summary["command"], "temperature": temperature}
+        meta["mol_features"] = args.mol_features
+        save_drugbank_atom_predictor(Path(args.out) / "model.pt", best["model"], best["kwargs"], data, graphs,
+                                     best["pairs"], meta=meta, featurizer=best["feat"], raw_desc=desc_or_none)
+        if args.ship:
+            summary["shipped"] = ship_drugbank_model(Path(args.ship), best, data, graphs, meta, summary,
+                                                     desc_or_none)
+    else:
+        save_drugbank_predictor(Path(args.out) / "model.pt", best["model"], best["kwargs"], best["feat"], data,
+                                desc, fps, best["pairs"], meta={"run": best["run"], "val_auroc": best["score"],
+                                                                "temperature": temperature})
+    write_json(Path(args.out) / "summary.json", summary)
     return summary
+
+
+def _as_vgraph_command(command: str) -> str:
+    """``__main__.py ddi ...`` (``python -m vgraph.cli ddi ...``) written as ``vgraph ddi ...``."""
+    return "vgraph" + command[len("__main__.py"):] if command.startswith("__main__.py ") else command
+
+
+def ship_drugbank_model(path: Path, best: dict, data, graphs, meta: dict, summary: dict, raw_desc=None) -> dict:
+    """Write the best run's atom model with float16 weights to ``path`` (e.g. the package's
+    vgraph/chem/pretrained/drugbank_ddi.pt), evaluate that file on the run's split, and write
+    ``path.json`` beside it: the training command, the run's metrics, the shipped file's."""
+    import hashlib
+    from vgraph.tasks.ddi_predict import load_predictor
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_drugbank_atom_predictor(path, best["model"], best["kwargs"], data, graphs, best["pairs"],
+                                 meta={**meta, "test_metrics_fp32": best["metrics"]}, half=True,
+                                 featurizer=best["feat"], raw_desc=raw_desc)
+    shipped = load_predictor(path).evaluate(best["split"])
+    info = {"file": path.name, "bytes": path.stat().st_size,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "weights": "float16",
+            "trained_with": _as_vgraph_command(summary["command"]), "protocol": meta["protocol"],
+            "split": best["split"].summary(),
+            "best_epoch": summary["per_run"][best["run"]]["best_epoch"],
+            "seconds_per_epoch": summary["per_run"][best["run"]]["extra"]["seconds_per_epoch"],
+            "metrics_fp32_model": best["metrics"], "metrics_shipped_file": shipped,
+            "calibration": best["calibration"], "versions": summary["versions"]}
+    write_json(path.with_suffix(".json"), info)
+    print(f"shipped {path} ({info['bytes']} bytes, float16): " + "  ".join(
+        f"{k} {v:.4f}" for k, v in shipped.items() if k.startswith(("test", "s1", "s2"))), flush=True)
+    return info
+
 
 
 @job_entry

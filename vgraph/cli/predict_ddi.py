@@ -1,6 +1,11 @@
 """vgraph predict-ddi — predict interactions for a CSV of drug pairs with a model from `vgraph ddi`.
 
+    vgraph predict-ddi --pairs pairs.csv --out predictions.csv       # the shipped DrugBank model
     vgraph predict-ddi --checkpoint runs/db_warm/model.pt --pairs pairs.csv --out predictions.csv
+
+Without --checkpoint the DrugBank model shipped in the package is used
+(vgraph/chem/pretrained/drugbank_ddi.pt: the atom encoder trained on the warm split's training
+fold; how, and its test metrics, in drugbank_ddi.json beside it). It needs no dataset files.
 
 Input: a CSV with columns drug1,drug2, each a DrugBank id (any case) or a SMILES string (a known
 drug's SMILES is that drug; a drug the model never saw is scored from its structure). Output:
@@ -18,7 +23,8 @@ from vgraph.runs import job_entry, job_parser, nonneg_int, positive_int
 
 def parse_args(argv=None, prog=None):
     p = job_parser(prog, __doc__)
-    p.add_argument("--checkpoint", required=True, help="model.pt written by vgraph ddi")
+    p.add_argument("--checkpoint", default=None,
+                   help="model.pt written by vgraph ddi (default: the shipped DrugBank model)")
     p.add_argument("--pairs", required=True, help="CSV with columns drug1,drug2")
     p.add_argument("--out", required=True, help="output CSV")
     p.add_argument("--top-k", type=positive_int, default=3, help="interaction types per pair (DrugBank)")
@@ -31,8 +37,8 @@ def parse_args(argv=None, prog=None):
 @job_entry
 def main(argv=None, prog="vgraph predict-ddi"):
     args = parse_args(argv, prog)
-    from vgraph.tasks.ddi_predict import load_predictor, read_pairs, write_predictions
-    predictor = load_predictor(args.checkpoint)
+    from vgraph.tasks.ddi_predict import load_predictor, read_pairs, shipped_checkpoint, write_predictions
+    predictor = load_predictor(args.checkpoint if args.checkpoint is not None else shipped_checkpoint())
     out = predictor.predict_frame(read_pairs(args.pairs), top_k=args.top_k, samples=args.samples,
                                   progress=not args.no_progress)
     write_predictions(out, args.out)

@@ -1,5 +1,5 @@
-"""The DDI models: :class:`EmbeddingLinkPredictor` (ogbl-ddi) and :class:`ContextDDIModel`
-(DrugBank), plus :class:`DDIBundle`, the file ``vgraph ddi`` writes for ``vgraph predict-ddi``.
+"""The DDI models: :class:`EmbeddingLinkPredictor` (ogbl-ddi), :class:`ContextDDIModel` and
+:class:`AtomDDIModel` (DrugBank; the latter encodes each drug's atom graph), plus :class:`DDIBundle`, the file ``vgraph ddi`` writes for ``vgraph predict-ddi``.
 
 **EmbeddingLinkPredictor** — a link predictor for a drug graph without node features:
 learnable node embeddings -> a GCN, GraphSAGE or linear-GCN encoder on :mod:`vgraph.ops`
@@ -36,6 +36,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from vgraph.nn import CommonNeighborDecoder, GCNConv, HadamardMLP, KLConfig, SAGEConv, VariationalLayer
+from vgraph.nn.molecular import MolecularBatch, MolecularEncoder, SubstructureCoAttention
 from vgraph.ops import SparseGraph, sddmm
 
 
@@ -54,7 +55,39 @@ def _mlp(dims, dropout):
     return nn.Sequential(*layers)
 
 
-class ContextDDIModel(nn.Module):
+class _PairDDIModel(nn.Module):
+    """What the DrugBank models share: ``encode`` (posterior sample), ``decode`` of ordered
+    pairs through ``decode_pairs``, ``score`` of typed tuples and the loss (softplus on
+    positives and type-aware negatives, plus the KL term in training)."""
+
+    def posterior(self, x, graph: SparseGraph):
+        raise NotImplementedError
+
+    def decode_pairs(self, zh: torch.Tensor, zt: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encode(self, x, graph: SparseGraph) -> torch.Tensor:
+        self._mu, self._logstd = self.posterior(x, graph)
+        return self.var(self._mu, self._logstd)
+
+    def decode(self, z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        """All-type logits of ordered pairs ``[2, P]`` -> ``[P, num_types]``."""
+        return self.decode_pairs(z[pairs[0]], z[pairs[1]])
+
+    def score(self, z: torch.Tensor, tuples: torch.Tensor) -> torch.Tensor:
+        """Logit of each ``(head, tail, type)`` tuple ``[T, 3]`` -> ``[T]``."""
+        logits = self.decode(z, tuples[:, :2].t())
+        return logits.gather(1, tuples[:, 2:3]).squeeze(1)
+
+    def loss(self, z, pos: torch.Tensor, neg: torch.Tensor, epoch: int = 0) -> torch.Tensor:
+        s = self.score(z, torch.cat([pos, neg]))
+        loss = F.softplus(-s[:pos.size(0)]).mean() + F.softplus(s[pos.size(0):]).mean()
+        if self.training:
+            loss = loss + self.var.kl_loss(self._mu, self._logstd, epoch)
+        return loss
+
+
+class ContextDDIModel(_PairDDIModel):
     """Structure + DDI-graph encoder, variational latent, 86-way relation-aware decoder.
 
     Args:
@@ -94,29 +127,92 @@ class ContextDDIModel(nn.Module):
         joint = torch.cat(parts, dim=-1)  # feature axis: every drug sees both branches
         return self.mu(joint), self.logstd(joint).clamp(-10, 5)
 
-    def encode(self, x: torch.Tensor, graph: SparseGraph) -> torch.Tensor:
-        self._mu, self._logstd = self.posterior(x, graph)
-        return self.var(self._mu, self._logstd)
-
-    def decode(self, z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-        """All-type logits of ordered pairs ``[2, P]`` -> ``[P, num_types]``."""
-        return self.decode_pairs(z[pairs[0]], z[pairs[1]])
-
     def decode_pairs(self, zh: torch.Tensor, zt: torch.Tensor) -> torch.Tensor:
         """All-type logits from head and tail latents ``[P, latent]`` each -> ``[P, num_types]``."""
         return self.decoder(torch.cat([zh, zt, zh * zt], -1))
 
-    def score(self, z: torch.Tensor, tuples: torch.Tensor) -> torch.Tensor:
-        """Logit of each ``(head, tail, type)`` tuple ``[T, 3]`` -> ``[T]``."""
-        logits = self.decode(z, tuples[:, :2].t())
-        return logits.gather(1, tuples[:, 2:3]).squeeze(1)
 
-    def loss(self, z, pos: torch.Tensor, neg: torch.Tensor, epoch: int = 0) -> torch.Tensor:
-        s = self.score(z, torch.cat([pos, neg]))
-        loss = F.softplus(-s[:pos.size(0)]).mean() + F.softplus(s[pos.size(0):]).mean()
-        if self.training:
-            loss = loss + self.var.kl_loss(self._mu, self._logstd, epoch)
-        return loss
+class AtomDDIModel(_PairDDIModel):
+    """The context DDI model with an atom-level structure encoder and a substructure
+    co-attention decoder (issue 18).
+
+    Per drug ``i`` (its atom graph in a :class:`~vgraph.nn.molecular.MolecularBatch`):
+
+    * :class:`~vgraph.nn.molecular.MolecularEncoder`: ``L`` bond-type message-passing layers
+      over the atoms, one gated readout per layer: substructures ``s_i [L, mol_hidden]``;
+    * the drug vector ``m_i = MLP([s_i flattened || f_i])``, where ``f_i`` are ``mol_features``
+      molecule-level features from the same structure (none, its Morgan bits, or the descriptor
+      model's input row: scaled RDKit descriptors + Morgan bits), feeds ``graph_layers``
+      GraphSAGE layers over the DDI graph: ``g_i`` (a drug without partners, e.g. a new
+      SMILES, is an isolated node: ``g_i`` is the root transform of its own ``m_i``);
+    * the latent is one vector per substructure:
+      ``(mu, log sigma)_il = Linear([s_il || m_i || g_i])`` plus a learned per-layer offset, so
+      every substructure carries the drug's own vector and its context; ``z_i [L, latent]``
+      (flattened to ``L * latent``) from :class:`vgraph.nn.VariationalLayer`;
+    * the decoder: co-attention between the head's and the tail's substructure latents
+      (:class:`SubstructureCoAttention`, SSI-DDI / DSN-DDI style), then an MLP on
+      ``[mean_l z_hl, mean_l z_tl, sum_ij gamma_ij z_hi * z_tj]`` with one logit per
+      interaction type (ordered pairs).
+
+    Constructor arguments are plain values (``vgraph.hub.save_model`` records them).
+
+    Shapes:
+        ``encode(batch with N molecules, graph) -> z [N, L * latent]``;
+        ``decode(z, pairs [2, P]) -> logits [P, num_types]``.
+    """
+
+    def __init__(self, atom_sizes, num_bond_types: int = 4, mol_hidden: int = 64, mol_layers: int = 3,
+                 hidden: int = 128, latent: int = 64, num_types: int = 86, dropout: float = 0.3,
+                 mol_dropout: float = 0.1, graph_layers: int = 2, kl: KLConfig | dict | None = None,
+                 mol_features: int = 0):
+        super().__init__()
+        self.mol = MolecularEncoder(atom_sizes, mol_hidden, mol_layers, num_bond_types, mol_dropout)
+        self.drug = _mlp([mol_layers * mol_hidden + mol_features, 2 * hidden, hidden], dropout)
+        self.mol_features = mol_features
+        self.convs = nn.ModuleList(SAGEConv(hidden, hidden) for _ in range(graph_layers))
+        joint = mol_hidden + hidden * (2 if graph_layers else 1)
+        self.mu = nn.Linear(joint, latent)
+        self.logstd = nn.Linear(joint, latent)
+        self.layer_mu = nn.Parameter(torch.zeros(mol_layers, latent))
+        self.var = VariationalLayer(_kl(kl))
+        self.coatt = SubstructureCoAttention(latent)
+        self.decoder = _mlp([3 * latent, 2 * hidden, num_types], dropout)
+        self.dropout, self.num_types, self.mol_layers, self.sub_latent = dropout, num_types, mol_layers, latent
+        self.latent = mol_layers * latent
+        self._mu = self._logstd = None
+
+    def substructures(self, batch: MolecularBatch) -> torch.Tensor:
+        """``[N, L, mol_hidden]`` readouts of every molecule of ``batch``."""
+        return self.mol(batch)
+
+    def posterior(self, batch: MolecularBatch, graph: SparseGraph):
+        """``(mu, log sigma)`` of every drug, ``[N, L * latent]`` each."""
+        s = self.substructures(batch)
+        flat = s.flatten(1)
+        if self.mol_features:
+            if batch.features is None or batch.features.size(1) != self.mol_features:
+                raise ValueError(f"this model reads {self.mol_features} molecule-level features per molecule")
+            flat = torch.cat([flat, batch.features], 1)
+        m = F.relu(self.drug(flat))
+        parts = [m]
+        if len(self.convs):
+            h = m
+            for i, conv in enumerate(self.convs):
+                h = conv(F.dropout(h, self.dropout, self.training), graph)
+                if i < len(self.convs) - 1:
+                    h = F.relu(h)
+            parts.append(h)
+        drug = torch.cat(parts, -1)  # the drug's own vector and its graph context, as in ContextDDIModel
+        joint = torch.cat([s, drug[:, None, :].expand(-1, s.size(1), -1)], -1)
+        mu = self.mu(joint) + self.layer_mu
+        return mu.flatten(1), self.logstd(joint).clamp(-10, 5).flatten(1)
+
+    def decode_pairs(self, zh: torch.Tensor, zt: torch.Tensor) -> torch.Tensor:
+        """All-type logits from head and tail latents ``[P, L * latent]`` -> ``[P, num_types]``."""
+        heads = zh.reshape(zh.size(0), self.mol_layers, self.sub_latent)
+        tails = zt.reshape(zt.size(0), self.mol_layers, self.sub_latent)
+        inter, _ = self.coatt(heads, tails)
+        return self.decoder(torch.cat([heads.mean(1), tails.mean(1), inter], -1))
 
 
 class EmbeddingLinkPredictor(nn.Module):
@@ -239,14 +335,30 @@ class EmbeddingLinkPredictor(nn.Module):
         return loss
 
 
-MODELS = {"EmbeddingLinkPredictor": EmbeddingLinkPredictor, "ContextDDIModel": ContextDDIModel}
-_DTYPES = {"float32": torch.float32, "float64": torch.float64, "bool": torch.bool, "int64": torch.long}
+def atom_batch(graphs, features=None) -> MolecularBatch:
+    """A :class:`vgraph.chem.drug_graphs.AtomGraphs` as the :class:`MolecularBatch` that
+    :class:`AtomDDIModel` encodes (all its molecules in one block-diagonal graph); ``features``:
+    ``None``, ``"fingerprint"`` (the graphs' Morgan bits) or a ``[D, F]`` tensor."""
+    from vgraph.chem.drug_graphs import num_bond_types
+    if isinstance(features, str):
+        if features != "fingerprint":
+            raise ValueError(f"unknown molecule features {features!r}")
+        features = torch.from_numpy(graphs.fingerprint_bits())
+    return MolecularBatch(graphs.atoms, graphs.num_atoms, graphs.bonds, graphs.bond_types, graphs.num_bonds,
+                          num_bond_types(), features=features)
+
+
+MODELS = {"EmbeddingLinkPredictor": EmbeddingLinkPredictor, "ContextDDIModel": ContextDDIModel,
+          "AtomDDIModel": AtomDDIModel}
+_DTYPES = {"float32": torch.float32, "float64": torch.float64, "bool": torch.bool, "int64": torch.long,
+           "int32": torch.int32, "int16": torch.int16, "uint8": torch.uint8}
 
 
 class DDIBundle(nn.Module):
     """A trained DDI model plus the tensors prediction needs, so that one file written by
     :func:`vgraph.hub.save_model` is all ``predict-ddi`` reads: for DrugBank the known drugs'
-    raw structure features and the training graph's pairs, for ogbl-ddi the node embeddings.
+    raw structure features (descriptor model) or atom graphs (atom model) and the training
+    graph's pairs, for ogbl-ddi the node embeddings.
 
     Args:
         model: ``{"class": "ContextDDIModel" | "EmbeddingLinkPredictor", "kwargs": {...}}``.

@@ -32,6 +32,16 @@ from vgraph.errors import CheckpointError, DataFormatError
 DRUGBANK_ID = re.compile(r"^DB\d{5}$", re.IGNORECASE)
 KINDS = ("ogbl-ddi", "drugbank")
 BUILDER = "vgraph.models.ddi:DDIBundle"
+#: The DrugBank model shipped in the package (``vgraph predict-ddi`` without ``--checkpoint``).
+SHIPPED_DRUGBANK = Path(__file__).resolve().parent.parent / "chem" / "pretrained" / "drugbank_ddi.pt"
+
+
+def shipped_checkpoint() -> Path:
+    """The shipped DrugBank model file; one-line error when this install has none."""
+    if not SHIPPED_DRUGBANK.is_file():
+        raise CheckpointError(f"no --checkpoint given and this vgraph ships no DrugBank model "
+                              f"({SHIPPED_DRUGBANK} is missing): pass --checkpoint <model.pt from vgraph ddi>")
+    return SHIPPED_DRUGBANK
 
 
 # ------------------------------------------------------------------ writing
@@ -56,6 +66,44 @@ def save_drugbank_predictor(path, model, model_kwargs: dict, featurizer, data, r
             "descriptions": list(data.descriptions), **(meta or {})}
     save_model(path, bundle, builder=DDIBundle, kwargs=kwargs,
                transform={"featurizer": featurizer.state_dict()}, meta=info)
+
+
+def _pair_dtype(num_drugs: int):
+    return torch.int16 if num_drugs < 2 ** 15 else torch.int32
+
+
+def save_drugbank_atom_predictor(path, model, model_kwargs: dict, data, graphs, train_pairs: torch.Tensor,
+                                 meta: dict | None = None, half: bool = False, featurizer=None, raw_desc=None):
+    """Write a DrugBank :class:`AtomDDIModel` with what prediction needs: the known drugs' ids,
+    canonical SMILES and atom graphs (compact integer arrays, Morgan bits packed), the training
+    graph's pairs and the type descriptions; for a model that reads descriptors
+    (``featurizer`` and ``raw_desc`` given) the known drugs' scaled descriptors and the scaling.
+    ``half`` stores the floating-point tensors as float16 (a shipped model)."""
+    from vgraph.chem.descriptors import canonical
+    from vgraph.chem.drug_graphs import ATOM_FEATURES, BOND_FEATURE, atom_feature_sizes
+    from vgraph.hub import save_model
+    from vgraph.models.ddi import DDIBundle
+    arrays = graphs.arrays()
+    tensors = {f"atoms_{k}": torch.as_tensor(np.ascontiguousarray(v)) for k, v in arrays.items()}
+    tensors["atoms_num_atoms"] = tensors["atoms_num_atoms"].int()
+    tensors["atoms_num_bonds"] = tensors["atoms_num_bonds"].int()
+    tensors["train_pairs"] = train_pairs.to(_pair_dtype(data.num_drugs)).contiguous()
+    if featurizer is not None:  # scaled and clipped to [-6, 6]: safe in float16
+        n = len(featurizer.mean)
+        tensors["mol_desc"] = featurizer.transform_raw(np.asarray(raw_desc), np.zeros((len(raw_desc), 0)))[:, :n]
+    kwargs = DDIBundle.describe("AtomDDIModel", model_kwargs, tensors)
+    bundle = DDIBundle(**kwargs)
+    bundle.model.load_state_dict(model.state_dict())
+    for k, t in tensors.items():
+        getattr(bundle, k).copy_(t)
+    info = {"kind": "drugbank", "encoder": "atoms", "drug_ids": list(data.drug_ids),
+            "canonical_smiles": [canonical(s) for s in data.smiles],
+            "descriptions": list(data.descriptions), **(meta or {})}
+    transform = {"atom_features": list(ATOM_FEATURES), "atom_feature_sizes": atom_feature_sizes(),
+                 "bond_feature": BOND_FEATURE}
+    if featurizer is not None:
+        transform["featurizer"] = featurizer.state_dict()
+    save_model(path, bundle, builder=DDIBundle, kwargs=kwargs, transform=transform, meta=info, half=half)
 
 
 def save_ogbl_predictor(path, model, model_kwargs: dict, z: torch.Tensor, node_drug_ids,
@@ -211,24 +259,64 @@ class OgblPredictor(_Base):
 
 
 class DrugBankPredictor(_Base):
-    """DrugBank model: known drugs by id or SMILES, new drugs from SMILES (isolated nodes)."""
+    """DrugBank model: known drugs by id or SMILES, new drugs from SMILES (isolated nodes).
+    Descriptor models featurise a new drug with the stored scaling; atom models encode its
+    atom graph."""
 
     def __init__(self, bundle, info):
-        from vgraph.chem.descriptors import DrugFeaturizer
         from vgraph.data.drugbank import ddi_graph
         self.model = bundle.model
-        self.featurizer = DrugFeaturizer.from_state(info.transform["featurizer"])
         meta = info.meta
+        self.encoder = meta.get("encoder", "descriptors")
         self.drug_ids, self.descriptions = list(meta["drug_ids"]), list(meta["descriptions"])
         self.index = {d.upper(): i for i, d in enumerate(self.drug_ids)}
         self.by_smiles = {}
         for i, s in enumerate(meta["canonical_smiles"]):
             if s is not None:
                 self.by_smiles.setdefault(s, i)
-        x = self.featurizer.transform_raw(bundle.raw_desc.numpy(), bundle.raw_fps.numpy().astype(np.float32))
-        graph = ddi_graph(bundle.train_pairs, len(self.drug_ids))  # the graph training evaluated on
+        if self.encoder == "atoms":
+            from vgraph.chem.drug_graphs import ATOM_FEATURES, AtomGraphs, atom_feature_sizes
+            if list(info.transform.get("atom_features", [])) != list(ATOM_FEATURES) or \
+                    list(info.transform.get("atom_feature_sizes", [])) != atom_feature_sizes():
+                raise CheckpointError("the model was trained with other atom featurisers than this vgraph "
+                                      "has: retrain it with `vgraph ddi --encoder atoms`")
+            graphs = AtomGraphs.from_arrays({k[len("atoms_"):]: getattr(bundle, k).numpy()
+                                             for k in dict(bundle.named_buffers()) if k.startswith("atoms_")})
+            self.mol_features = meta.get("mol_features", "none")
+            self.featurizer = None
+            if self.mol_features == "descriptors":
+                from vgraph.chem.descriptors import DrugFeaturizer
+                self.featurizer = DrugFeaturizer.from_state(info.transform["featurizer"])
+                x = self._atom_inputs(graphs, torch.cat([bundle.mol_desc.float(),
+                                                         torch.from_numpy(graphs.fingerprint_bits())], 1))
+            else:
+                x = self._atom_inputs(graphs)
+        else:
+            from vgraph.chem.descriptors import DrugFeaturizer
+            self.featurizer = DrugFeaturizer.from_state(info.transform["featurizer"])
+            x = self.featurizer.transform_raw(bundle.raw_desc.numpy(), bundle.raw_fps.numpy().astype(np.float32))
+        graph = ddi_graph(bundle.train_pairs.long(), len(self.drug_ids))  # the graph training evaluated on
         with torch.no_grad():  # one pass over the fixed training table
             self.known = self.model.posterior(x, graph)
+        self.temperature = float(meta.get("temperature", 1.0))  # fitted on validation (1: none)
+
+    @torch.no_grad()
+    def evaluate(self, split) -> dict:
+        """Metrics of this file's model (posterior means) on a split's evaluation sets, e.g. the
+        split it was trained on: ``{"test_auroc", ...}``."""
+        from vgraph.metrics.classification import binary_metrics
+        out = {}
+        for name, (pos, neg) in split.eval.items():
+            m = binary_metrics(torch.sigmoid(self.model.score(self.known[0], pos)).numpy(),
+                               torch.sigmoid(self.model.score(self.known[0], neg)).numpy())
+            out.update({f"{name}_{k}": v for k, v in m.items()})
+        return out
+
+    def _atom_inputs(self, graphs, features=None):
+        from vgraph.models.ddi import atom_batch
+        if features is None and self.mol_features == "fingerprint":
+            features = "fingerprint"
+        return atom_batch(graphs, features=features)
 
     def resolve(self, token):
         from vgraph.chem.descriptors import canonical
@@ -248,13 +336,26 @@ class DrugBankPredictor(_Base):
         return self.drug_ids[r.index] if r.index is not None else token
 
     def _new_posteriors(self, smiles: list, progress: bool) -> dict:
-        from vgraph.chem.descriptors import raw_drug_features
         from vgraph.ops import SparseGraph
         if not smiles:
             return {}
-        desc, fps = raw_drug_features(smiles, use_cache=False, progress=progress and len(smiles) > 20)
         alone = SparseGraph(torch.zeros(2, 0, dtype=torch.long), 1)
         out = {}
+        if self.encoder == "atoms":
+            from vgraph.chem.drug_graphs import drug_atom_graphs
+            graphs = drug_atom_graphs(smiles, use_cache=False, progress=progress and len(smiles) > 20)
+            feats = None
+            if self.featurizer is not None:
+                from vgraph.chem.descriptors import raw_drug_features
+                desc, fps = raw_drug_features(smiles, use_cache=False, progress=progress and len(smiles) > 20)
+                feats = self.featurizer.transform_raw(desc, fps)
+            for i, s in enumerate(smiles):  # each new drug alone: an isolated node
+                x = self._atom_inputs(graphs.select([i]), None if feats is None else feats[i:i + 1])
+                mu, logstd = self.model.posterior(x, alone)
+                out[s] = (mu[0], logstd[0])
+            return out
+        from vgraph.chem.descriptors import raw_drug_features
+        desc, fps = raw_drug_features(smiles, use_cache=False, progress=progress and len(smiles) > 20)
         for i, s in enumerate(smiles):  # each new drug alone: an isolated node
             mu, logstd = self.model.posterior(self.featurizer.transform_raw(desc[i:i + 1], fps[i:i + 1]), alone)
             out[s] = (mu[0], logstd[0])
@@ -275,7 +376,7 @@ class DrugBankPredictor(_Base):
 
         k_top = min(top_k, self.model.num_types)
         for k, ra, rb in todo:
-            prob = torch.sigmoid(self.model.decode_pairs(latent(ra), latent(rb)))  # [S, types]
+            prob = torch.sigmoid(self.model.decode_pairs(latent(ra), latent(rb)) / self.temperature)  # [S, types]
             mean = prob.mean(0)
             std = prob.std(0) if prob.size(0) > 1 else None
             top = mean.topk(k_top)
