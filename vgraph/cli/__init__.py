@@ -29,13 +29,13 @@ JOBS = {
     "generate": ("vgraph.cli.generate", "sample molecules and score them (validity ... FCD)"),
     "bench": (None, "benchmarks: kernels, large-graph, vs-pyg, mol-roundtrip, ddi-ablation"),
 }
-BENCHES = {
-    "kernels": ("vgraph.cli.bench_kernels", "SpMM/SDDMM kernels vs MKL, torch, PyG, dense"),
-    "large-graph": ("vgraph.cli.bench_large_graph", "full-batch vs mini-batch on a large graph"),
-    "vs-pyg": ("vgraph.cli.bench_vs_pyg", "vgraph vs PyTorch Geometric, same protocol"),
-    "mol-roundtrip": ("vgraph.cli.bench_mol_roundtrip", "SMILES -> graph -> SMILES round trip"),
-    "ddi-ablation": ("vgraph.cli.bench_ddi_ablation", "ogbl-ddi: what each trick buys in Hits@20 and seconds"),
-}
+BENCHES = {name: (f"vgraph.cli.bench_{name.replace('-', '_')}", desc) for name, desc in {
+    "kernels": "SpMM/SDDMM kernels vs MKL, torch, PyG, dense",
+    "large-graph": "full-batch vs mini-batch on a large graph",
+    "vs-pyg": "vgraph vs PyTorch Geometric, same protocol",
+    "mol-roundtrip": "SMILES -> graph -> SMILES round trip",
+    "ddi-ablation": "ogbl-ddi: what each trick buys in Hits@20 and seconds",
+}.items()}
 
 
 def _usage(table: dict, prog: str) -> str:

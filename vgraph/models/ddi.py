@@ -60,6 +60,18 @@ class _PairDDIModel(nn.Module):
     pairs through ``decode_pairs``, ``score`` of typed tuples and the loss (softplus on
     positives and type-aware negatives, plus the KL term in training)."""
 
+    def with_context(self, m: torch.Tensor, graph: SparseGraph) -> torch.Tensor:
+        """``[m || g]``: each drug's own vector beside its DDI-graph context ``g`` (the
+        GraphSAGE layers over ``m``, ReLU between them; ``m`` alone without graph layers)."""
+        if not len(self.convs):
+            return m
+        h = m
+        for i, conv in enumerate(self.convs):
+            h = conv(F.dropout(h, self.dropout, self.training), graph)
+            if i < len(self.convs) - 1:
+                h = F.relu(h)
+        return torch.cat([m, h], dim=-1)
+
     def posterior(self, x, graph: SparseGraph):
         raise NotImplementedError
 
@@ -115,16 +127,7 @@ class ContextDDIModel(_PairDDIModel):
 
     def posterior(self, x: torch.Tensor, graph: SparseGraph):
         """``(μ, log σ)`` of every drug, ``[N, latent]`` each."""
-        m = F.relu(self.mol(x))
-        parts = [m]
-        if len(self.convs):
-            h = m
-            for i, conv in enumerate(self.convs):
-                h = conv(F.dropout(h, self.dropout, self.training), graph)
-                if i < len(self.convs) - 1:
-                    h = F.relu(h)
-            parts.append(h)
-        joint = torch.cat(parts, dim=-1)  # feature axis: every drug sees both branches
+        joint = self.with_context(F.relu(self.mol(x)), graph)  # feature axis: every drug sees both branches
         return self.mu(joint), self.logstd(joint).clamp(-10, 5)
 
     def decode_pairs(self, zh: torch.Tensor, zt: torch.Tensor) -> torch.Tensor:
@@ -193,16 +196,7 @@ class AtomDDIModel(_PairDDIModel):
             if batch.features is None or batch.features.size(1) != self.mol_features:
                 raise ValueError(f"this model reads {self.mol_features} molecule-level features per molecule")
             flat = torch.cat([flat, batch.features], 1)
-        m = F.relu(self.drug(flat))
-        parts = [m]
-        if len(self.convs):
-            h = m
-            for i, conv in enumerate(self.convs):
-                h = conv(F.dropout(h, self.dropout, self.training), graph)
-                if i < len(self.convs) - 1:
-                    h = F.relu(h)
-            parts.append(h)
-        drug = torch.cat(parts, -1)  # the drug's own vector and its graph context, as in ContextDDIModel
+        drug = self.with_context(F.relu(self.drug(flat)), graph)  # as in ContextDDIModel
         joint = torch.cat([s, drug[:, None, :].expand(-1, s.size(1), -1)], -1)
         mu = self.mu(joint) + self.layer_mu
         return mu.flatten(1), self.logstd(joint).clamp(-10, 5).flatten(1)

@@ -151,19 +151,20 @@ def transpose(indptr, indices, values, n_cols, t_indptr, t_indices, t_values):
 
 
 @njit(**opts)
-def hadamard_range(a, b, src, dst, out, k0, k1):
-    """out[k] = a[src[k]] * b[dst[k]] (elementwise) for k in [k0, k1)."""
-    F = a.shape[1]
+def hadamard_range(z, src, dst, out, k0, k1):
+    """out[k] = z[src[k]] * z[dst[k]] (elementwise) for k in [k0, k1)."""
     for k in range(k0, k1):
-        i, j = src[k], dst[k]
-        for f in range(F):
-            out[k, f] = a[i, f] * b[j, f]
+        row_a, row_b, row_out = z[src[k]], z[dst[k]], out[k]
+        for f in range(row_out.shape[0]):
+            row_out[f] = row_a[f] * row_b[f]
 
 
 @njit(parallel=True, **opts)
-def hadamard_parallel(a, b, src, dst, out, bounds):
-    for t in prange(bounds.shape[0] - 1):
-        hadamard_range(a, b, src, dst, out, bounds[t], bounds[t + 1])
+def hadamard_parallel(z, src, dst, out, pair_bounds):
+    """``hadamard_range`` on each pair range ``[pair_bounds[t], pair_bounds[t + 1])``, a task each."""
+    n_tasks = pair_bounds.shape[0] - 1
+    for t in prange(n_tasks):
+        hadamard_range(z, src, dst, out, pair_bounds[t], pair_bounds[t + 1])
 
 
 @njit(**opts)

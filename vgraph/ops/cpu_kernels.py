@@ -234,7 +234,7 @@ def hadamard(z: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Ten
     """``z[src] * z[dst]`` ``[P, F]`` (parallel over pairs)."""
     k = kernels()
     out = torch.empty(src.numel(), z.size(1), dtype=z.dtype)
-    _over_pairs(k, k.hadamard_parallel, k.hadamard_range, (_np(z), _np(z), _np(src), _np(dst), _np(out)),
+    _over_pairs(k, k.hadamard_parallel, k.hadamard_range, (_np(z), _np(src), _np(dst), _np(out)),
                 src.numel(), z.size(1))
     return out
 
