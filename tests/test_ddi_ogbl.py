@@ -113,7 +113,7 @@ def _train(tmp_path, name, *flags):
     return summary, log
 
 
-@pytest.mark.parametrize("preset", ["ogb-sage", "vgraph"])
+@pytest.mark.parametrize("preset", ["ogb-sage", "vgraph", "linear-gcn"])
 def test_preset_trains_two_steps_identically_under_the_same_seed(tmp_path, preset):
     from vgraph.cli.ddi import PRESETS
     write_ogbl(tmp_path / "data")  # 174 training edges: two steps of 87
@@ -177,6 +177,32 @@ def test_target_masking_removes_the_batch_edges_from_message_passing(tmp_path):
     assert len(seen) == task.batches_per_epoch
 
 
+def test_drop_edges_masks_the_targets_and_a_fresh_fraction_of_the_rest(tmp_path):
+    write_ogbl(tmp_path)
+    data = load_ogbl_ddi(tmp_path)
+    e = data.train_edge.size(0)
+    with pytest.raises(ValueError, match="drop_edges"):
+        OgblDDITask(data, batch_size=50, drop_edges=1.0)
+    graphs = []
+    for _ in range(2):  # the same seed draws the same edges
+        task = OgblDDITask(data, batch_size=50, seed=0, mask_targets=True, drop_edges=0.5)
+        batch = next(iter(task.training_batches(0)))
+        graphs.append([_dense(task.message_graph(batch).gcn_norm()) for _ in range(2)])
+    (a, b), (c, d) = graphs
+    assert torch.equal(a, c) and torch.equal(b, d) and not torch.equal(a, b)  # fresh every step
+    pos = task.train_pos[:, batch]
+    full = _dense(task.graph.gcn_norm())
+    for g in (a, b):
+        assert (g[pos[0], pos[1]] == 0).all() and (g[pos[1], pos[0]] == 0).all()
+        u, v = task.train_pos
+        gone = int((g[u, v] == 0).sum())
+        # the batch, plus round(0.5 E) draws with replacement: about 1 - e^-0.5 of the edges
+        assert 50 < gone <= 50 + round(0.5 * e) and gone > 0.3 * e
+        assert torch.equal(g.diagonal() > 0, full.diagonal() > 0)  # self-loops stay
+    only_drop = OgblDDITask(data, batch_size=50, seed=0, drop_edges=0.2)  # without target masking
+    assert not torch.equal(_dense(only_drop.message_graph(batch).gcn_norm()), full)
+
+
 def test_common_neighbour_sum_by_hand():
     from vgraph.nn.decoders import common_neighbor_sum
     model = EmbeddingLinkPredictor(5, 4, 4, 1, "gcn", 0.0, "ncn")
@@ -194,15 +220,19 @@ def test_common_neighbour_sum_by_hand():
     assert out.shape == (5,) and torch.allclose(out[0], out[4])  # symmetric in the pair
 
 
-def test_ranking_loss_by_hand():
+@pytest.mark.parametrize("kind", ["ranking", "auc"])
+def test_pairwise_losses_by_hand(kind):
     torch.manual_seed(0)
-    model = EmbeddingLinkPredictor(6, 4, 4, 1, "gcn", 0.0, "dot", loss="ranking")
+    model = EmbeddingLinkPredictor(6, 4, 4, 1, "gcn", 0.0, "dot", loss=kind)
     z = torch.randn(6, 4)
     pos = torch.tensor([[0, 1], [2, 3]])
     neg = torch.tensor([[0, 0, 1, 1], [4, 5, 4, 5]])  # two negatives per positive, in order
     s = lambda p: (z[p[0]] * z[p[1]]).sum(1)
-    want = torch.nn.functional.softplus(s(neg).view(2, 2) - s(pos).unsqueeze(1)).mean()
+    margin = s(pos).unsqueeze(1) - s(neg).view(2, 2)  # positive 0 against negatives 0, 1; 1 against 2, 3
+    want = {"ranking": torch.nn.functional.softplus(-margin).mean(), "auc": ((1 - margin) ** 2).mean()}[kind]
     assert torch.allclose(model.loss(z, pos, neg), want)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        EmbeddingLinkPredictor(6, 4, 4, 1, "gcn", 0.0, "dot", loss="hinge")
 
 
 def test_clipping_and_lr_decay():
@@ -266,6 +296,9 @@ def test_ncn_model_file_carries_the_graph(tmp_path):
     (["--dataset", "drugbank", "--mask-targets"], "--mask-targets applies to --dataset ogbl-ddi only"),
     (["--preset", "nope"], "invalid choice: 'nope'"),
     (["--residual", "-1"], "--residual: must be >= 0"),
+    (["--drop-edges", "1"], "--drop-edges: must be < 1"),
+    (["--dataset", "drugbank", "--drop-edges", "0.2"], "--drop-edges applies to --dataset ogbl-ddi only"),
+    (["--loss", "hinge"], "invalid choice: 'hinge'"),
 ])
 def test_ogbl_flags_are_checked(argv, message, tmp_path, capsys):
     from vgraph.cli import ddi as train_ddi

@@ -22,13 +22,15 @@ from vgraph.runs import (add_common_args, bounded, job_entry, job_parser, positi
 # name -> (flags on top of the default preset, what the row removes or adds)
 CONFIGS = {
     "default": ([], "--preset vgraph as shipped"),
-    "no-masking": (["--no-mask-targets"], "target edges left in message passing"),
-    "gcn-relu": (["--conv", "gcn", "--residual", "0"], "GCN with ReLU, no input residual"),
-    "sage": (["--conv", "sage", "--residual", "0"], "GraphSAGE, no input residual"),
+    "no-masking": (["--no-mask-targets"], "target edges left in message passing (= ogb-sage)"),
+    "drop-edges": (["--drop-edges", "0.3"], "30 % of the other edges also out of each step's message passing"),
+    "gcn-relu": (["--conv", "gcn"], "GCN with ReLU instead of GraphSAGE"),
+    "linear-gcn": (["--preset", "linear-gcn"], "Refined-GAE's tricks at width 256 (the old default)"),
     "ranking-3neg": (["--loss", "ranking", "--num-neg", "3"], "pairwise ranking loss, 3 negatives"),
-    "no-clip-no-decay": (["--grad-clip", "0", "--no-lr-decay"], "no gradient clipping, constant lr"),
+    "auc-3neg": (["--loss", "auc", "--num-neg", "3"], "PLNLP's square AUC loss, 3 negatives"),
+    "lr-decay": (["--lr-decay"], "linear lr decay to 0"),
+    "no-clip": (["--grad-clip", "0"], "no gradient clipping"),
     "variational": (["--variational"], "VGAE latent"),
-    "ogb-sage": (["--preset", "ogb-sage"], "the OGB example's GraphSAGE recipe"),
 }
 KEYS = ("test_hits@10", "test_hits@20", "test_hits@30", "val_hits@20")
 

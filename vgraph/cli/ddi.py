@@ -11,11 +11,12 @@ Writes summary.json (mean ± std at the best-validation epoch), model.pt (the be
 runs one run per --folds entry (run r: the r-th fold, seed --seed + r).
 
 ogbl-ddi presets (--preset; flags given explicitly override the preset's values):
-  vgraph    the default: linear 2-step GCN with a 0.1 input residual on orthogonal
-            embeddings, target edges masked from message passing, MLP-on-Hadamard decoder,
-            clipping 1.0, linear lr decay (docs/models/ddi.md says which values were measured)
-  ogb-sage  the OGB example's GraphSAGE recipe (examples/linkproppred/ddi/gnn.py --use_sage)
-  v1        the issue-6 configuration (SAGE 128, dot decoder, one full-graph step an epoch)
+  vgraph      the default: the OGB GraphSAGE recipe with each batch's target edges masked
+              from its message passing, 170 epochs (docs/models/ddi.md: what was measured)
+  ogb-sage    the OGB example's GraphSAGE recipe (examples/linkproppred/ddi/gnn.py --use_sage)
+  linear-gcn  Refined-GAE's tricks at width 256: linear 2-step GCN with a 0.1 input residual on
+              orthogonal embeddings, target masking, clipping, linear lr decay (the old default)
+  v1          the issue-6 configuration (SAGE 128, dot decoder, one full-graph step an epoch)
 For ogbl-ddi, log.jsonl has val/test Hits@K and time_s (wall seconds since the run started)
 per evaluation, curves.png plots validation Hits@20 against time_s, and summary.json's
 timing has median_step_s.
@@ -106,10 +107,13 @@ def parse_args(argv=None, prog=None):
     g.add_argument("--decoder", choices=["dot", "mlp", "ncn"], **per,
                    help="inner product, MLP on z_i*z_j, or that plus the common neighbours' embedding sum")
     g.add_argument("--mlp-layers", type=positive_int, **per, help="layers of the decoder MLP")
-    g.add_argument("--loss", choices=["bce", "ranking"], **per,
-                   help="bce, or ranking: -log sigmoid(s_pos - s_neg) over each positive's --num-neg negatives")
+    g.add_argument("--loss", choices=["bce", "ranking", "auc"], **per,
+                   help="bce; ranking: -log sigmoid(s_pos - s_neg), auc: (1 - (s_pos - s_neg))^2, over each "
+                        "positive's --num-neg negatives")
     g.add_argument("--mask-targets", action=argparse.BooleanOptionalAction, **per,
                    help="remove each batch's positive edges from that step's message passing")
+    g.add_argument("--drop-edges", type=dropout_rate, **per,
+                   help="also remove this fraction of training edges, fresh every step, from message passing")
     g.add_argument("--grad-clip", type=nonneg_float, **per, help="clip gradient norms (per parameter group); 0: off")
     g.add_argument("--lr-decay", action=argparse.BooleanOptionalAction, **per, help="linear lr decay to 0")
     g.add_argument("--init", choices=["xavier", "orthogonal"], **per, help="initialisation of the embeddings")
@@ -166,7 +170,8 @@ def ogbl(args, config):
     best, histories, steps = {}, [], []
     data = load("ogbl-ddi", args.root)
     print(f"ogbl-ddi: {data.summary()}; preset {args.preset}", flush=True)
-    task = OgblDDITask(data, args.batch_size, args.num_neg, args.seed, mask_targets=args.mask_targets)
+    task = OgblDDITask(data, args.batch_size, args.num_neg, args.seed, mask_targets=args.mask_targets,
+                       drop_edges=args.drop_edges)
 
     def one_run(r, seed, run_dir):
         seed_everything(seed)

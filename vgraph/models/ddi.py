@@ -225,8 +225,10 @@ class EmbeddingLinkPredictor(nn.Module):
         decoder: ``"dot"`` (inner product), ``"mlp"`` (MLP on the Hadamard product) or
             ``"ncn"`` (:class:`~vgraph.nn.CommonNeighborDecoder`; call :meth:`set_adjacency`).
         mlp_layers: layers of the decoder MLP. init: ``"xavier"`` or ``"orthogonal"`` embeddings.
-        loss: ``"bce"`` (positives vs negatives) or ``"ranking"`` (``-log sigmoid(s_pos - s_neg)``
-            over each positive's negatives: an AUC-type pairwise loss as in PLNLP).
+        loss: ``"bce"`` (positives vs negatives), ``"ranking"`` (``-log sigmoid(s_pos - s_neg)``
+            over each positive's negatives: a pairwise logistic loss) or ``"auc"``
+            (``(1 - (s_pos - s_neg))^2`` over the same pairs: PLNLP's square AUC surrogate,
+            which also pulls margins above 1 back, so no score runs away).
         variational: add μ / log σ heads and a :class:`VariationalLayer` (``kl`` its config).
 
     Shapes:
@@ -235,6 +237,7 @@ class EmbeddingLinkPredictor(nn.Module):
 
     CONVS = ("gcn", "sage", "gcn-linear")
     DECODERS = ("dot", "mlp", "ncn")
+    LOSSES = ("bce", "ranking", "auc")
 
     def __init__(self, num_nodes: int, embedding_dim: int = 256, hidden_channels: int = 256,
                  num_layers: int = 2, conv: str = "gcn", dropout: float = 0.5,
@@ -246,8 +249,8 @@ class EmbeddingLinkPredictor(nn.Module):
             raise ValueError(f"conv must be one of {self.CONVS}, got {conv!r}")
         if decoder not in self.DECODERS:
             raise ValueError(f"decoder must be one of {self.DECODERS}, got {decoder!r}")
-        if loss not in ("bce", "ranking"):
-            raise ValueError(f"loss must be 'bce' or 'ranking', got {loss!r}")
+        if loss not in self.LOSSES:
+            raise ValueError(f"loss must be one of {self.LOSSES}, got {loss!r}")
         if init not in ("xavier", "orthogonal"):
             raise ValueError(f"init must be 'xavier' or 'orthogonal', got {init!r}")
         if residual and embedding_dim != hidden_channels:
@@ -320,8 +323,9 @@ class EmbeddingLinkPredictor(nn.Module):
         at ``p*K .. p*K+K-1``); plus the KL term for the VGAE."""
         logits = self.decode(z, torch.cat([pos_pairs, neg_pairs], 1))
         pos, neg = logits[:pos_pairs.size(1)], logits[pos_pairs.size(1):]
-        if self.loss_kind == "ranking":
-            loss = F.softplus(neg.view(pos.size(0), -1) - pos.unsqueeze(1)).mean()
+        if self.loss_kind in ("ranking", "auc"):
+            margin = pos.unsqueeze(1) - neg.view(pos.size(0), -1)
+            loss = F.softplus(-margin).mean() if self.loss_kind == "ranking" else (1 - margin).square().mean()
         else:
             loss = F.softplus(-pos).mean() + F.softplus(neg).mean()
         if self.variational and self.training:
