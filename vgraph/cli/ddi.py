@@ -101,13 +101,13 @@ def parse_args(argv=None, prog=None):
     g = p.add_argument_group("ogbl-ddi (defaults: the --preset's values)")
     g.add_argument("--preset", choices=sorted(PRESETS), **per, help="ogbl-ddi recipe (vgraph)")
     g.add_argument("--num-neg", type=positive_int, **per, help="negatives per positive")
-    g.add_argument("--conv", choices=["gcn", "sage", "gcn-linear"], **per,
+    g.add_argument("--conv", choices=EmbeddingLinkPredictor.CONVS, **per,
                    help="encoder; gcn-linear: GCN propagation with no non-linearity")
     g.add_argument("--residual", type=nonneg_float, **per, help="weight of the input embeddings added to every layer")
-    g.add_argument("--decoder", choices=["dot", "mlp", "ncn"], **per,
+    g.add_argument("--decoder", choices=EmbeddingLinkPredictor.DECODERS, **per,
                    help="inner product, MLP on z_i*z_j, or that plus the common neighbours' embedding sum")
     g.add_argument("--mlp-layers", type=positive_int, **per, help="layers of the decoder MLP")
-    g.add_argument("--loss", choices=["bce", "ranking", "auc"], **per,
+    g.add_argument("--loss", choices=EmbeddingLinkPredictor.LOSSES, **per,
                    help="bce; ranking: -log sigmoid(s_pos - s_neg), auc: (1 - (s_pos - s_neg))^2, over each "
                         "positive's --num-neg negatives")
     g.add_argument("--mask-targets", action=argparse.BooleanOptionalAction, **per,
