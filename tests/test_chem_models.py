@@ -91,6 +91,75 @@ def test_catflow_tiny_training_lowers_loss_and_samples(data):
     assert len(sample_smiles(model, 5, steps=3)) == 5
 
 
+def _dense_reference(model, x_t, e_t, t, node_mask, cond):
+    """The denoiser written on the dense N x N edge state (how CatFlow computed it before the
+    pair form): every (i, j) and (j, i) computed separately, symmetrised at the end."""
+    import torch.nn.functional as F
+    from vgraph.models.catflow import NUM_BOND_CLASSES, SELF_COND_NODE_FEATURES, time_embedding
+    bsz, n, _ = x_t.shape
+    pair = (node_mask.unsqueeze(1) & node_mask.unsqueeze(2) & ~torch.eye(n, dtype=torch.bool)).to(x_t.dtype)
+    orders = torch.arange(NUM_BOND_CLASSES, dtype=x_t.dtype)
+    temb = time_embedding(t, model.hidden)
+    degree = (((e_t * orders).sum(-1) * pair).sum(-1) / 4.0).unsqueeze(-1)
+    if cond is None:
+        cn = x_t.new_zeros(bsz, n, model.num_tokens + SELF_COND_NODE_FEATURES)
+        ce = e_t.new_zeros(bsz, n, n, NUM_BOND_CLASSES)
+    else:
+        cn, ce = model.condition_features(cond[0], cond[1], node_mask)
+    extra_n, extra_e = ([cn], [ce]) if model.self_cond else ([], [])
+    h = model.node_in(torch.cat([x_t, degree, temb.unsqueeze(1).expand(-1, n, -1), *extra_n], -1))
+    h = h * node_mask.unsqueeze(-1)
+    e = model.edge_in(torch.cat([e_t, temb.view(bsz, 1, 1, -1).expand(-1, n, n, -1), *extra_e], -1))
+    for layer in model.layers:
+        hs = layer.edge_sum(h)
+        pre = layer.edge_pair(torch.cat([h.unsqueeze(2) * h.unsqueeze(1), e], -1)) + hs.unsqueeze(2) + hs.unsqueeze(1)
+        msg = layer.edge_out(pre) * pair.unsqueeze(-1)
+        e = layer.edge_norm(e + msg)
+        counts = node_mask.sum(1, keepdim=True).clamp(min=1).unsqueeze(-1)
+        glob = (h * node_mask.unsqueeze(-1)).sum(1, keepdim=True) / counts
+        h = layer.node_norm(h + layer.node_mlp(torch.cat([h, msg.sum(2), glob.expand(-1, n, -1)], -1)))
+        h = h * node_mask.unsqueeze(-1)
+    e = (e + e.transpose(1, 2)) / 2
+    return model.node_out(h), model.edge_out(e)
+
+
+@pytest.mark.parametrize("self_cond", [False, True])
+def test_catflow_pair_form_equals_the_dense_form(data, self_cond):
+    torch.manual_seed(0)
+    model = build_generator("catflow", data.vocab, 6, hidden=16, num_layers=2, self_cond=self_cond).double()
+    bsz, n, v = 4, 6, len(data.vocab)
+    mask = torch.arange(n).unsqueeze(0) < torch.tensor([6, 4, 2, 1]).unsqueeze(1)
+    x = torch.randn(bsz, n, v, dtype=torch.double) * mask.unsqueeze(-1)
+    e = torch.randn(bsz, n, n, 4, dtype=torch.double)
+    e = e + e.transpose(1, 2)
+    t = torch.rand(bsz, dtype=torch.double)
+    pe = torch.rand(bsz, n, n, 4, dtype=torch.double)
+    cond = (torch.rand(bsz, n, v, dtype=torch.double).softmax(-1), (pe + pe.transpose(1, 2)).softmax(-1))
+    real = (mask.unsqueeze(1) & mask.unsqueeze(2)) & ~torch.eye(n, dtype=torch.bool)
+    for c in (None, cond):
+        node, edge = model(x, e, t, mask, c)
+        ref_node, ref_edge = _dense_reference(model, x, e, t, mask, c)
+        assert torch.allclose(node[mask], ref_node[mask], atol=1e-10)
+        assert torch.allclose(edge[real], ref_edge[real], atol=1e-10)
+        assert torch.equal(edge, edge.transpose(1, 2))
+
+
+def test_catflow_time_grids(data):
+    from vgraph.models.catflow import CatFlow
+    for name in ("uniform", "polydec", "cosine"):
+        grid = CatFlow.time_grid(10, name)
+        assert grid[0] == 0 and grid[-1] == 1 and bool((grid.diff() > 0).all()), name
+    steps = CatFlow.time_grid(10, "polydec").diff()
+    assert bool((steps.diff() < 0).all())  # finer and finer towards t = 1
+    assert torch.allclose(CatFlow.time_grid(4), torch.tensor([0, 0.25, 0.5, 0.75, 1], dtype=torch.float64))
+    with pytest.raises(ValueError, match="time schedule"):
+        CatFlow.time_grid(10, "linear")
+    model = build_generator("catflow", data.vocab, data.max_atoms, hidden=16, num_layers=1)
+    a = model.sample_graphs(8, steps=4, generator=torch.Generator().manual_seed(0), schedule="polydec")
+    b = model.sample_graphs(8, steps=4, generator=torch.Generator().manual_seed(0), schedule="polydec")
+    assert [x[0] for x in a] == [x[0] for x in b]
+
+
 def test_encode_decode_interpolate(data):
     torch.manual_seed(0)
     model = build_generator("molvae", data.vocab, data.max_atoms, hidden=32, latent=8, num_layers=2)

@@ -148,7 +148,7 @@ def test_generate_with_a_catflow_file(tmp_path, capsys):
                            "--no-progress", "--out", str(tmp_path / "gen")], capsys)
     assert code == 0, err
     summary = json.loads((tmp_path / "gen" / "summary.json").read_text())
-    assert summary["model"] == "catflow" and summary["sampler"] == {"steps": 2, "decode": "valence"}
+    assert summary["model"] == "catflow" and summary["sampler"] == {"steps": 2, "decode": "valence", "schedule": "uniform"}
     assert len((tmp_path / "gen" / "samples.smi").read_text().splitlines()) == 6
 
 

@@ -22,6 +22,7 @@ import torch
 
 from vgraph.runs import (add_common_args, job_entry, job_parser, nonneg_int, positive_float, positive_int,
                          setup_runtime, versions, write_json)
+from vgraph.models.catflow import TIME_SCHEDULES
 from vgraph.tasks import molgen
 
 
@@ -33,6 +34,9 @@ def build_parser(prog=None):
     p.add_argument("--flow-steps", type=positive_int, default=50, help="CatFlow Euler steps")
     p.add_argument("--decode", choices=["argmax", "valence"], default="argmax",
                    help="CatFlow: plain argmax of the final posterior, or valence-limited reading of it")
+    p.add_argument("--time-schedule", choices=list(TIME_SCHEDULES), default="uniform",
+                   help="CatFlow: times of the Euler steps (polydec: finer towards the end, where bonds "
+                        "are decided)")
     p.add_argument("--batch-size", type=positive_int, default=1000, help="molecules sampled at once")
     p.add_argument("--reference", default="auto",
                    help="dataset for novelty/test metrics: auto (the checkpoint's), qm9, moses, zinc250k, none")
@@ -64,7 +68,8 @@ def main(argv=None, prog=None):
         print(f"wrote {path}")
         return {"shipped_stats": str(path)}
     model, info = molgen.load_generator(args.checkpoint, device=args.device)
-    sampler = molgen.sampler_options(info["kind"], args.temperature, args.flow_steps, args.decode)
+    sampler = molgen.sampler_options(info["kind"], args.temperature, args.flow_steps, args.decode,
+                                      args.time_schedule)
     gen = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
     t1 = time.perf_counter()

@@ -24,6 +24,7 @@ from vgraph.chem import atom_count_histogram, load_molecules
 from vgraph.runs import (add_common_args, add_kl_args, bounded, job_entry, job_parser, kl_from_args, nonneg_float,
                          nonneg_int, positive_float, positive_int, prepare_out, resolved_config, versions,
                          write_json)
+from vgraph.models.catflow import TIME_SCHEDULES
 from vgraph.tasks import molgen
 from vgraph.train import Trainer, seed_everything
 
@@ -43,6 +44,8 @@ def build_parser(prog=None):
     p.add_argument("--latent", type=positive_int, default=32, help="MolVAE latent size")
     p.add_argument("--edge-weight", type=nonneg_float, default=2.0, help="CatFlow bond CE weight")
     p.add_argument("--flow-steps", type=positive_int, default=50, help="CatFlow Euler steps when sampling")
+    p.add_argument("--time-schedule", choices=list(TIME_SCHEDULES), default="uniform",
+                   help="CatFlow: times of the Euler steps when sampling (see `vgraph generate`)")
     p.add_argument("--no-self-cond", action="store_true",
                    help="CatFlow without self-conditioning on its previous prediction")
     p.add_argument("--ema", type=bounded(float, 0, 1, hi_open=True), default=None,
@@ -108,7 +111,7 @@ def main(argv=None, prog=None):
     scheduler = molgen.cosine_schedule(optimizer, steps, args.warmup_steps) if args.lr_schedule == "cosine" else None
     # what defines the training (a resumed run may change the rest: sampling, scoring, storage)
     config = resolved_config(args, drop=("resume", "overwrite", "no_progress", "out", "threads", "device",
-                                         "num_samples", "no_fcd", "flow_steps", "half"))
+                                         "num_samples", "no_fcd", "flow_steps", "time_schedule", "half"))
     print(f"[train] {args.model}: {sum(p.numel() for p in model.parameters())} parameters, {steps} steps "
           f"of {args.batch_size} ({task.steps_per_epoch} per epoch)", flush=True)
     trainer = Trainer(model, task, optimizer, epochs=steps, monitor="val_loss", mode="min",
@@ -134,7 +137,8 @@ def main(argv=None, prog=None):
         t2 = time.perf_counter()
         samples = molgen.sample_smiles(model, args.num_samples, generator=torch.Generator().manual_seed(args.seed),
                                        progress=not args.no_progress,
-                                       **molgen.sampler_options(args.model, flow_steps=args.flow_steps))
+                                       **molgen.sampler_options(args.model, flow_steps=args.flow_steps,
+                                                                 time_schedule=args.time_schedule))
         summary["sample_seconds"] = round(time.perf_counter() - t2, 1)
         (out / "samples.smi").write_text("\n".join(samples) + "\n")
         test = data.get("test")

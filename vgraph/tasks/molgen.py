@@ -274,9 +274,12 @@ def sample_smiles(model, num_samples: int, *, batch_size: int = 1000, generator:
     return out
 
 
-def sampler_options(kind: str, temperature: float = 1.0, flow_steps: int = 50, decode: str = "argmax") -> dict:
+def sampler_options(kind: str, temperature: float = 1.0, flow_steps: int = 50, decode: str = "argmax",
+                    time_schedule: str = "uniform") -> dict:
     """The keyword arguments of ``sample_graphs`` a generator of ``kind`` takes."""
-    return {"temperature": temperature} if kind == "molvae" else {"steps": flow_steps, "decode": decode}
+    if kind == "molvae":
+        return {"temperature": temperature}
+    return {"steps": flow_steps, "decode": decode, "schedule": time_schedule}
 
 
 # ------------------------------------------------------------------- scoring
