@@ -154,6 +154,10 @@ def test_catflow_time_grids(data):
     assert torch.allclose(CatFlow.time_grid(4), torch.tensor([0, 0.25, 0.5, 0.75, 1], dtype=torch.float64))
     with pytest.raises(ValueError, match="time schedule"):
         CatFlow.time_grid(10, "linear")
+    u = torch.rand(10_000, generator=torch.Generator().manual_seed(0))
+    assert float((CatFlow.distort_time(u, "polydec") > 0.9).float().mean()) == pytest.approx(0.1 ** 0.5, abs=0.02)
+    with pytest.raises(ValueError, match="train_time"):
+        build_generator("catflow", data.vocab, data.max_atoms, hidden=16, num_layers=1, train_time="late")
     model = build_generator("catflow", data.vocab, data.max_atoms, hidden=16, num_layers=1)
     a = model.sample_graphs(8, steps=4, generator=torch.Generator().manual_seed(0), schedule="polydec")
     b = model.sample_graphs(8, steps=4, generator=torch.Generator().manual_seed(0), schedule="polydec")

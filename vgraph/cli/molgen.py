@@ -46,6 +46,8 @@ def build_parser(prog=None):
     p.add_argument("--flow-steps", type=positive_int, default=50, help="CatFlow Euler steps when sampling")
     p.add_argument("--time-schedule", choices=list(TIME_SCHEDULES), default="uniform",
                    help="CatFlow: times of the Euler steps when sampling (see `vgraph generate`)")
+    p.add_argument("--train-time", choices=list(TIME_SCHEDULES), default="uniform",
+                   help="CatFlow: how training draws t (polydec: more weight near t = 1)")
     p.add_argument("--no-self-cond", action="store_true",
                    help="CatFlow without self-conditioning on its previous prediction")
     p.add_argument("--ema", type=bounded(float, 0, 1, hi_open=True), default=None,
@@ -94,7 +96,7 @@ def main(argv=None, prog=None):
         model = molgen.build_generator("catflow", train.vocab, train.max_atoms,
                                        atom_counts=atom_count_histogram(train), hidden=args.hidden,
                                        num_layers=args.layers, edge_weight=args.edge_weight,
-                                       self_cond=not args.no_self_cond)
+                                       self_cond=not args.no_self_cond, train_time=args.train_time)
     device = torch.device(args.device)
     model.to(device)
     task = molgen.MolGenTask(train, batch_size=args.batch_size, seed=args.seed, device=device, bf16=args.bf16,

@@ -149,18 +149,24 @@ class CatFlow(nn.Module):
         hidden / num_layers: denoiser width and depth. edge_weight: weight of the bond CE.
         self_cond: condition on the previous endpoint prediction and its valence, ring and
             connectivity features (module docstring).
+        train_time: how training draws ``t``: ``u ~ U(0, 1)`` passed through the
+            :meth:`time_grid` map of that name (``polydec``: ``1 - (1 - u)^2``, more weight
+            near ``t = 1``, matching a polydec sampler).
     """
 
     def __init__(self, vocab, max_atoms: int, atom_counts=None, hidden: int = 128, num_layers: int = 4,
-                 edge_weight: float = 2.0, self_cond: bool = True):
+                 edge_weight: float = 2.0, self_cond: bool = True, train_time: str = "uniform"):
         super().__init__()
         from vgraph.chem.datasets import as_vocabulary
         self.vocab = vocab = as_vocabulary(vocab)
         self.num_tokens, self.max_atoms, self.hidden = len(vocab), int(max_atoms), hidden
         self.edge_weight = edge_weight
         self.self_cond = bool(self_cond)
+        if train_time not in TIME_SCHEDULES:
+            raise ValueError(f"train_time must be one of {TIME_SCHEDULES}, got {train_time!r}")
+        self.train_time = train_time
         self.config = {"hidden": hidden, "num_layers": num_layers, "max_atoms": int(max_atoms),
-                       "edge_weight": edge_weight, "self_cond": self.self_cond}
+                       "edge_weight": edge_weight, "self_cond": self.self_cond, "train_time": train_time}
         counts = torch.zeros(self.max_atoms + 1)
         if atom_counts is not None:
             atom_counts = torch.as_tensor(atom_counts, dtype=torch.float32)[: self.max_atoms + 1]
@@ -286,7 +292,7 @@ class CatFlow(nn.Module):
         x1 = F.one_hot(atoms.clamp(min=0), self.num_tokens).float() * node_mask.unsqueeze(-1)
         adj_p = pairs.gather(adj)
         e1 = F.one_hot(adj_p, NUM_BOND_CLASSES).float()
-        t = torch.rand(bsz, device=atoms.device)
+        t = self.distort_time(torch.rand(bsz, device=atoms.device), self.train_time)
         tt = t.view(bsz, 1, 1)
         x_t = tt * x1 + (1 - tt) * torch.randn_like(x1)
         e_t = tt * e1 + (1 - tt) * torch.randn_like(e1)
@@ -311,13 +317,17 @@ class CatFlow(nn.Module):
         ``t = 1`` where the bonds are decided (DeFoG's "polydec" time distortion).
         ``cosine``: ``(1 - cos(pi u)) / 2``, fine at both ends.
         """
+        return CatFlow.distort_time(torch.arange(steps + 1, dtype=torch.float64) / steps, schedule)
+
+    @staticmethod
+    def distort_time(u: torch.Tensor, schedule: str) -> torch.Tensor:
+        """The monotone map ``[0, 1] -> [0, 1]`` of :meth:`time_grid` applied to ``u``."""
         if schedule not in TIME_SCHEDULES:
             raise ValueError(f"time schedule must be one of {TIME_SCHEDULES}, got {schedule!r}")
-        u = torch.arange(steps + 1, dtype=torch.float64) / steps
         if schedule == "polydec":
-            u = 1 - (1 - u) ** 2
-        elif schedule == "cosine":
-            u = (1 - torch.cos(math.pi * u)) / 2
+            return 1 - (1 - u) ** 2
+        if schedule == "cosine":
+            return (1 - torch.cos(math.pi * u)) / 2
         return u
 
     @torch.no_grad()
