@@ -218,3 +218,21 @@ def test_molgen_resume_extends_epochs_and_names_a_changed_flag(tmp_path, capsys)
     assert epochs == [0, 1]
     code, _, err = _run(base + ["--epochs", "2", "--lr", "0.01", "--resume"], capsys)
     assert code == 1 and "lr: 0.001 -> 0.01" in err
+
+
+def test_check_samples_recounts_with_rdkit(tmp_path, capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "check_samples", Path(__file__).resolve().parent.parent / "scripts" / "check_samples.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    (tmp_path / "samples.smi").write_text("CCO\n\nOCC\nC1CC1\nC.C\n")
+    assert mod.recount(["CCO", "", "OCC", "C1CC1", "C.C"]) == {
+        "samples": 5, "validity": 0.8, "validity_connected": 0.6, "uniqueness": 0.75}
+    summary = {"metrics": {"validity": 0.8, "validity_connected": 0.6, "uniqueness": 0.75}}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    assert mod.main([str(tmp_path)]) == 0
+    summary["metrics"]["validity"] = 0.9
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    assert mod.main([str(tmp_path)]) == 1 and "MISMATCH" in capsys.readouterr().out
+    assert mod.main([str(tmp_path / "nowhere")]) == 2
