@@ -2,6 +2,7 @@
 
     vgraph generate --num-samples 1000 --out runs/generated
     vgraph generate --checkpoint runs/qm9_catflow/model.pt --num-samples 10000 --flow-steps 50 --out runs/cf
+    vgraph generate --checkpoint runs/qm9_catflow/model.pt --time-schedule polydec --threads 2 --out runs/cf2
 
 Without ``--checkpoint`` the small QM9 MolVAE shipped in the package is used
 (``vgraph/chem/pretrained/qm9_molvae.pt``; how it was trained: ``docs/models/molgen.md``).
