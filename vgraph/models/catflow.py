@@ -70,13 +70,14 @@ class PairIndex:
         self.n = n
         self.iu, self.ju = torch.triu_indices(n, n, 1, device=device)
         p = torch.arange(self.iu.numel(), device=device)
+        self.flat = self.iu * n + self.ju  # pair -> row-major index into the flattened N x N grid
         self.incidence = torch.zeros(n, p.numel(), device=device)  # [N, P] 0/1: atom in pair
         self.incidence[self.iu, p] = 1.0
         self.incidence[self.ju, p] = 1.0
 
     def gather(self, dense: torch.Tensor) -> torch.Tensor:
         """``[B, N, N, ...] -> [B, P, ...]`` (upper triangle)."""
-        return dense.flatten(1, 2).index_select(1, self.iu * self.n + self.ju)
+        return dense.flatten(1, 2).index_select(1, self.flat)
 
     def scatter(self, pairs: torch.Tensor) -> torch.Tensor:
         """``[B, P, ...] -> [B, N, N, ...]``, symmetric, zero diagonal."""
@@ -372,9 +373,8 @@ class CatFlow(nn.Module):
         adj = torch.zeros(bsz, n, n, dtype=torch.long, device=atoms.device)
         pairs = self.pairs(n, atoms.device)
         iu, ju = pairs.iu, pairs.ju
-        p = pe  # [B, P, 4]
-        order_pred = p.argmax(-1)
-        conf = p.max(-1).values.masked_fill(order_pred == 0, -1.0)
+        order_pred = pe.argmax(-1)
+        conf = pe.max(-1).values.masked_fill(order_pred == 0, -1.0)
         visit = torch.argsort(conf, 1, descending=True)
         rows = torch.arange(bsz, device=atoms.device)
         for r in range(iu.numel()):
