@@ -335,3 +335,92 @@ def test_ablation_bench_trains_each_row_and_continues_where_it_stopped(tmp_path,
     assert "| variational | VGAE latent |" in (tmp_path / "abl" / "table.md").read_text()
     again = bench.main(argv)  # both rows finished: read back, not retrained
     assert again == rows and "finished earlier" in capsys.readouterr().out
+
+
+def _random_graph(n, p, seed):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.rand(n, n, generator=g) < p
+    a = a | a.t()
+    a.fill_diagonal_(False)
+    return a, g
+
+
+@pytest.mark.parametrize("backend", ["numba", "mkl"])
+@pytest.mark.parametrize("n", [5, 64, 130])  # a row of less than, exactly and more than one 64-bit word
+def test_common_neighbour_matrix_and_weights_match_the_dense_and(monkeypatch, backend, n):
+    from vgraph.nn.decoders import common_neighbor_matrix, common_neighbor_weights
+    monkeypatch.setenv("VGRAPH_BACKEND", backend)  # mkl: the torch fallback (bool rows ANDed)
+    a, g = _random_graph(n, 0.3, n)
+    pairs = torch.randint(0, n, (2, 500), generator=g)
+    want = (a[pairs[0]] & a[pairs[1]]).float()
+    cn = common_neighbor_matrix(pairs, a, chunk=64)
+    assert cn.shape == (500, n) and torch.equal(cn.to_dense(), want)
+    for p in range(0, 500, 97):  # ids ascending within each row
+        row = cn.indices[cn.indptr[p]:cn.indptr[p + 1]]
+        assert torch.equal(row, want[p].nonzero().flatten())
+    w = torch.rand(n, 3, generator=g)
+    assert torch.allclose(common_neighbor_weights(pairs, a, w, chunk=64), want @ w, atol=1e-5)
+
+
+def test_structure_features_by_hand():
+    from vgraph.nn.decoders import structure_features
+    edges = torch.tensor([[0, 0, 1, 1, 2, 3], [1, 2, 2, 3, 3, 4]])
+    a = torch.zeros(5, 5, dtype=torch.bool)
+    a[edges[0], edges[1]] = True
+    a = a | a.t()
+    deg = a.sum(1)  # 2, 3, 3, 3, 1
+    pairs = torch.tensor([[0, 0, 2], [3, 4, 4]])  # CN {1, 2}, {}, {3}
+    got = structure_features(pairs, a, deg)
+    d = deg.float().clamp(min=2)
+    raw = torch.tensor([[2, 1 / 3 + 1 / 3, 2 / torch.log(torch.tensor(3.))], [0, 0, 0],
+                        [1, 1 / 3, 1 / torch.log(torch.tensor(3.))]])
+    bound = torch.log1p(torch.stack([d.max(), d.max() / 2, d.max() / torch.log(torch.tensor(2.))]))
+    assert torch.allclose(got, torch.log1p(raw) / bound, atol=1e-6)
+    assert (got >= 0).all() and (got <= 1).all()
+
+
+def test_cn_decoders_start_from_the_mlp_and_the_low_rank_sum_is_the_full_sum_projected():
+    torch.manual_seed(0)
+    a, g = _random_graph(40, 0.3, 1)
+    edges = a.nonzero().t()
+    pairs = torch.randint(0, 40, (2, 64), generator=g)
+    model = EmbeddingLinkPredictor(40, 8, 8, 1, "sage", 0.0, "mlp-cn").eval()
+    model.set_adjacency(edges)
+    z = torch.randn(40, 8)
+    dec = model.ncn
+    plain = dec.head.net(torch.relu(dec.lin_pair(z[pairs[0]] * z[pairs[1]]))).squeeze(-1)
+    assert torch.allclose(model.decode(z, pairs), plain, atol=1e-6)  # zero-initialised structure term
+    low = EmbeddingLinkPredictor(40, 8, 8, 1, "sage", 0.0, "ncn", cn_channels=3).eval()
+    low.set_adjacency(edges)
+    dec = low.ncn
+    cn_sum = (a[pairs[0]] & a[pairs[1]]).float() @ z
+    want = dec.head.net(torch.relu(dec.lin_pair(z[pairs[0]] * z[pairs[1]]) + dec.cn_norm(dec.lin_cn(dec.cn_down(cn_sum)))))
+    zz = z.clone().requires_grad_(True)
+    got = low.decode(zz, pairs)
+    assert dec.cn_down.weight.shape == (3, 8) and torch.allclose(got, want.squeeze(-1), atol=1e-5)
+    got.sum().backward()
+    assert zz.grad is not None and dec.cn_down.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("backend", ["numba", "mkl"])
+def test_common_neighbour_sum_values_and_gradients_match_the_dense_and(monkeypatch, backend):
+    from vgraph.nn.decoders import common_neighbor_sum
+    monkeypatch.setenv("VGRAPH_BACKEND", backend)
+    a, g = _random_graph(130, 0.2, 3)
+    pairs = torch.randint(0, 130, (2, 300), generator=g)
+    z = torch.randn(130, 20, generator=g, dtype=torch.float64, requires_grad=True)
+    c = (a[pairs[0]] & a[pairs[1]]).double()
+    out = common_neighbor_sum(z, pairs, a)
+    assert torch.allclose(out, c @ z)
+    w = torch.randn(300, 20, generator=g, dtype=torch.float64)
+    grad, = torch.autograd.grad((out * w).sum(), z)
+    assert torch.allclose(grad, c.t() @ w)
+
+
+def test_bench_common_neighbors_synthetic(tmp_path):
+    from vgraph.cli.bench_common_neighbors import main
+    summary = main(["--synthetic", "--pairs", "256", "--widths", "8", "--rounds", "1", "--out", str(tmp_path)])
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written["ratios"] == summary["ratios"] and "cn/F8/dense_over_compiled" in written["ratios"]
+    assert written["pairs"] == 512 and written["graph"].startswith("synthetic")
+    assert written["mean_common_neighbours"]["training_edge"] > 0

@@ -27,7 +27,7 @@ JOBS = {
     "predict-ddi": ("vgraph.cli.predict_ddi", "predict interactions for a CSV of drug pairs"),
     "molgen": ("vgraph.cli.molgen", "train a molecule generator (MolVAE, CatFlow) on QM9 / MOSES"),
     "generate": ("vgraph.cli.generate", "sample molecules and score them (validity ... FCD)"),
-    "bench": (None, "benchmarks: kernels, large-graph, vs-pyg, mol-roundtrip, ddi-ablation"),
+    "bench": (None, "benchmarks: kernels, large-graph, vs-pyg, mol-roundtrip, ddi-ablation, common-neighbors"),
 }
 BENCHES = {name: (f"vgraph.cli.bench_{name.replace('-', '_')}", desc) for name, desc in {
     "kernels": "SpMM/SDDMM kernels vs MKL, torch, PyG, dense",
@@ -35,6 +35,7 @@ BENCHES = {name: (f"vgraph.cli.bench_{name.replace('-', '_')}", desc) for name, 
     "vs-pyg": "vgraph vs PyTorch Geometric, same protocol",
     "mol-roundtrip": "SMILES -> graph -> SMILES round trip",
     "ddi-ablation": "ogbl-ddi: what each trick buys in Hits@20 and seconds",
+    "common-neighbors": "ogbl-ddi common-neighbour sum: compiled bit scan vs dense AND",
 }.items()}
 
 

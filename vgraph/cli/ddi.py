@@ -105,8 +105,12 @@ def parse_args(argv=None, prog=None):
                    help="encoder; gcn-linear: GCN propagation with no non-linearity")
     g.add_argument("--residual", type=nonneg_float, **per, help="weight of the input embeddings added to every layer")
     g.add_argument("--decoder", choices=EmbeddingLinkPredictor.DECODERS, **per,
-                   help="inner product, MLP on z_i*z_j, or that plus the common neighbours' embedding sum")
+                   help="inner product, MLP on z_i*z_j, that plus the common neighbours' embedding sum (ncn), or plus the "
+                        "pair's common-neighbour count / resource-allocation / Adamic-Adar scores (mlp-cn)")
     g.add_argument("--mlp-layers", type=positive_int, **per, help="layers of the decoder MLP")
+    g.add_argument("--cn-channels", type=nonneg_int, **per,
+                   help="--decoder ncn: project the embeddings to this many columns before the common-neighbour "
+                        "sum (a rank limit that makes the sum that much cheaper); 0: full width")
     g.add_argument("--loss", choices=EmbeddingLinkPredictor.LOSSES, **per,
                    help="bce; ranking: -log sigmoid(s_pos - s_neg), auc: (1 - (s_pos - s_neg))^2, over each "
                         "positive's --num-neg negatives")
@@ -179,7 +183,7 @@ def ogbl(args, config):
                       num_layers=args.layers, conv=args.conv, dropout=args.dropout, decoder=args.decoder,
                       mlp_layers=args.mlp_layers, variational=args.variational, kl=kl_from_args(args).to_dict(),
                       embedding_dropout=args.embedding_dropout, residual=args.residual, init=args.init,
-                      loss=args.loss)
+                      loss=args.loss, cn_channels=args.cn_channels)
         model = EmbeddingLinkPredictor(**kwargs)
         task.prepare(model, seed)
         opt, scheduler = make_optimizer(model, args.lr, args.weight_decay, args.grad_clip, args.lr_decay, args.epochs)

@@ -29,7 +29,8 @@ from vgraph.tasks import molgen
 
 def build_parser(prog=None):
     p = job_parser(prog, __doc__)
-    p.add_argument("--checkpoint", default=None, help="model.pt of `vgraph molgen` (none: the shipped QM9 MolVAE)")
+    p.add_argument("--checkpoint", default=None, help="model.pt of `vgraph molgen`, or a model shipped in the package: molvae (the default, "
+                        "fast) or catflow (QM9 CatFlow, slower, closer to the test set)")
     p.add_argument("--num-samples", type=positive_int, default=1000, help="molecules to draw")
     p.add_argument("--temperature", type=positive_float, default=1.0, help="MolVAE sampling temperature")
     p.add_argument("--flow-steps", type=positive_int, default=50, help="CatFlow Euler steps")

@@ -223,12 +223,15 @@ class EmbeddingLinkPredictor(nn.Module):
             layer's output, an APPNP-like anchor that keeps each drug's own embedding in its
             representation (needs ``embedding_dim == hidden_channels``).
         decoder: ``"dot"`` (inner product), ``"mlp"`` (MLP on the Hadamard product) or
-            ``"ncn"`` (:class:`~vgraph.nn.CommonNeighborDecoder`; call :meth:`set_adjacency`).
+            ``"ncn"`` (:class:`~vgraph.nn.CommonNeighborDecoder`: plus the common neighbours'
+            embedding sum) or ``"mlp-cn"`` (the MLP plus the pair's common-neighbour count,
+            resource-allocation and Adamic-Adar scores); both need :meth:`set_adjacency`.
         mlp_layers: layers of the decoder MLP. init: ``"xavier"`` or ``"orthogonal"`` embeddings.
         loss: ``"bce"`` (positives vs negatives), ``"ranking"`` (``-log sigmoid(s_pos - s_neg)``
             over each positive's negatives: a pairwise logistic loss) or ``"auc"``
             (``(1 - (s_pos - s_neg))^2`` over the same pairs: PLNLP's square AUC surrogate,
             which also pulls margins above 1 back, so no score runs away).
+        cn_channels: ``"ncn"``: the rank of the common-neighbour term (0: full width).
         variational: add μ / log σ heads and a :class:`VariationalLayer` (``kl`` its config).
 
     Shapes:
@@ -236,14 +239,14 @@ class EmbeddingLinkPredictor(nn.Module):
     """
 
     CONVS = ("gcn", "sage", "gcn-linear")
-    DECODERS = ("dot", "mlp", "ncn")
+    DECODERS = ("dot", "mlp", "ncn", "mlp-cn")
     LOSSES = ("bce", "ranking", "auc")
 
     def __init__(self, num_nodes: int, embedding_dim: int = 256, hidden_channels: int = 256,
                  num_layers: int = 2, conv: str = "gcn", dropout: float = 0.5,
                  decoder: str = "dot", mlp_layers: int = 2, variational: bool = False,
                  kl: KLConfig | dict | None = None, embedding_dropout: bool = True,
-                 residual: float = 0.0, init: str = "xavier", loss: str = "bce"):
+                 residual: float = 0.0, init: str = "xavier", loss: str = "bce", cn_channels: int = 0):
         super().__init__()
         if conv not in self.CONVS:
             raise ValueError(f"conv must be one of {self.CONVS}, got {conv!r}")
@@ -268,9 +271,11 @@ class EmbeddingLinkPredictor(nn.Module):
             self.var = VariationalLayer(_kl(kl))
         self.mlp = HadamardMLP(hidden_channels, hidden_channels, 1, mlp_layers, dropout, fast_dropout=True) \
             if decoder == "mlp" else None
-        self.ncn = CommonNeighborDecoder(hidden_channels, hidden_channels, mlp_layers, dropout) \
-            if decoder == "ncn" else None
-        if decoder == "ncn":  # the training graph, saved with the model so prediction needs nothing else
+        self.ncn = CommonNeighborDecoder(hidden_channels, hidden_channels, mlp_layers, dropout,
+                                         embeddings=decoder == "ncn", structure=decoder == "mlp-cn",
+                                         cn_channels=cn_channels) \
+            if decoder in ("ncn", "mlp-cn") else None
+        if self.ncn is not None:  # the training graph, saved with the model so prediction needs nothing else
             self.register_buffer("adjacency", torch.zeros(num_nodes, num_nodes, dtype=torch.bool))
         self.out_channels = hidden_channels
         self._mu = self._logstd = None

@@ -210,3 +210,117 @@ def dropout_range(x, out, seed, threshold, scale, i0, i1):
 def dropout_parallel(x, out, seed, threshold, scale, bounds):
     for t in prange(bounds.shape[0] - 1):
         dropout_range(x, out, seed, threshold, scale, bounds[t], bounds[t + 1])
+
+
+_M1 = np.uint64(0x5555555555555555)
+_M2 = np.uint64(0x3333333333333333)
+_M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
+_H01 = np.uint64(0x0101010101010101)
+_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)
+# position of the lowest set bit, from the top 6 bits of (that bit * _DEBRUIJN)
+_DEBRUIJN_POS = np.array([0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4, 62, 55, 59, 36, 53, 51,
+                          43, 22, 45, 39, 33, 30, 24, 18, 12, 5, 63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52,
+                          21, 44, 32, 23, 11, 46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9, 13, 8, 7, 6],
+                         dtype=np.int64)
+
+
+@njit(**opts)
+def _popcount(x):
+    """Set bits of a uint64 (SWAR)."""
+    x = x - ((x >> np.uint64(1)) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return (x * _H01) >> np.uint64(56)
+
+
+@njit(**opts)
+def cn_count_range(bits, src, dst, counts, k0, k1):
+    """counts[p] = popcount(bits[src[p]] & bits[dst[p]]) for p in [k0, k1): the common
+    neighbours of a pair, from the graph's adjacency rows packed 64 nodes to a word."""
+    for p in range(k0, k1):
+        a, b = src[p], dst[p]
+        c = np.uint64(0)
+        for w in range(bits.shape[1]):
+            c += _popcount(bits[a, w] & bits[b, w])
+        counts[p] = c
+
+
+@njit(parallel=True, **opts)
+def cn_count_parallel(bits, src, dst, counts, pair_bounds):
+    for t in prange(pair_bounds.shape[0] - 1):
+        cn_count_range(bits, src, dst, counts, pair_bounds[t], pair_bounds[t + 1])
+
+
+@njit(**opts)
+def cn_fill_range(bits, src, dst, out_indptr, out_indices, k0, k1):
+    """The common neighbours of pairs [k0, k1) into out_indices at out_indptr (ascending ids):
+    each set bit of the AND of the two rows, lowest first (de Bruijn bit scan)."""
+    one = np.uint64(1)
+    for p in range(k0, k1):
+        a, b = src[p], dst[p]
+        pos = out_indptr[p]
+        for w in range(bits.shape[1]):
+            x = bits[a, w] & bits[b, w]
+            while x:
+                low = x & (~x + one)
+                out_indices[pos] = 64 * w + _DEBRUIJN_POS[(low * _DEBRUIJN) >> np.uint64(58)]
+                pos += 1
+                x ^= low
+
+
+@njit(parallel=True, **opts)
+def cn_fill_parallel(bits, src, dst, out_indptr, out_indices, pair_bounds):
+    for t in prange(pair_bounds.shape[0] - 1):
+        cn_fill_range(bits, src, dst, out_indptr, out_indices, pair_bounds[t], pair_bounds[t + 1])
+
+
+@njit(**opts)
+def cn_weighted_range(bits, src, dst, w, out, k0, k1):
+    """out[p] = sum of w[k] over the common neighbours k of pair p, for p in [k0, k1) (no
+    index list is stored: each set bit of the AND of the two packed rows is added as found)."""
+    one = np.uint64(1)
+    C = w.shape[1]
+    for p in range(k0, k1):
+        a, b = src[p], dst[p]
+        for c in range(C):
+            out[p, c] = 0.0
+        for word in range(bits.shape[1]):
+            x = bits[a, word] & bits[b, word]
+            while x:
+                low = x & (~x + one)
+                k = 64 * word + _DEBRUIJN_POS[(low * _DEBRUIJN) >> np.uint64(58)]
+                for c in range(C):
+                    out[p, c] += w[k, c]
+                x ^= low
+
+
+@njit(parallel=True, **opts)
+def cn_weighted_parallel(bits, src, dst, w, out, pair_bounds):
+    for t in prange(pair_bounds.shape[0] - 1):
+        cn_weighted_range(bits, src, dst, w, out, pair_bounds[t], pair_bounds[t + 1])
+
+
+@njit(**opts)
+def cn_scatter_cols(bits, src, dst, grad, out, f0, f1):
+    """Columns [f0, f1) of the gradient of the common-neighbour sums with respect to the summed
+    rows: out[k] += grad[p] for every common neighbour k of every pair p, pairs in order."""
+    one = np.uint64(1)
+    for i in range(out.shape[0]):
+        for f in range(f0, f1):
+            out[i, f] = 0.0
+    for p in range(src.shape[0]):
+        a, b = src[p], dst[p]
+        for word in range(bits.shape[1]):
+            x = bits[a, word] & bits[b, word]
+            while x:
+                low = x & (~x + one)
+                k = 64 * word + _DEBRUIJN_POS[(low * _DEBRUIJN) >> np.uint64(58)]
+                for f in range(f0, f1):
+                    out[k, f] += grad[p, f]
+                x ^= low
+
+
+@njit(parallel=True, **opts)
+def cn_scatter_parallel(bits, src, dst, grad, out, col_bounds):
+    for t in prange(col_bounds.shape[0] - 1):
+        cn_scatter_cols(bits, src, dst, grad, out, col_bounds[t], col_bounds[t + 1])

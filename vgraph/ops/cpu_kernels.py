@@ -289,3 +289,65 @@ def dropout(x: torch.Tensor, seed: int, p: float) -> torch.Tensor:
             else 1.0 / (1.0 - p))
     _over_pairs(k, k.dropout_parallel, k.dropout_range, args, flat.numel(), 1)
     return out.view(x.shape)
+
+
+def pack_rows(adjacency: torch.Tensor) -> np.ndarray:
+    """A dense bool ``[N, M]`` matrix as ``uint64 [N, ceil(M / 64)]``: bit ``k % 64`` of word
+    ``k // 64`` of row ``i`` is entry ``(i, k)``."""
+    packed = np.packbits(_np(adjacency.contiguous()), axis=1, bitorder="little")
+    pad = (-packed.shape[1]) % 8
+    if pad:
+        packed = np.pad(packed, ((0, 0), (0, pad)))
+    return np.ascontiguousarray(packed).view("<u8")
+
+
+def common_neighbors(bits: np.ndarray, src: torch.Tensor, dst: torch.Tensor):
+    """CSR ``(indptr [P + 1], indices)`` of the common neighbours of each pair ``(src[p], dst[p])``
+    of a graph given as packed adjacency rows (:func:`pack_rows`), each row's ids ascending.
+    Two passes (count by popcount, fill by bit scan), both parallel over pairs."""
+    k = kernels()
+    s, d = _np(src.contiguous()), _np(dst.contiguous())
+    counts = np.empty(s.size, dtype=np.int64)
+    n = _threads_for(k, int(src.numel()) * bits.shape[1] * 8)
+    tasks = _even(s.size, n * CHUNKS_PER_THREAD) if n > 1 else None
+    with _CALL_LOCK:
+        if n > 1:
+            k.cn_count_parallel(bits, s, d, counts, tasks)
+        else:
+            k.cn_count_range(bits, s, d, counts, 0, s.size)
+    out_indptr = np.zeros(s.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=out_indptr[1:])
+    out_indices = np.empty(int(out_indptr[-1]), dtype=np.int64)
+    with _CALL_LOCK:
+        if n > 1:
+            k.cn_fill_parallel(bits, s, d, out_indptr, out_indices, tasks)
+        else:
+            k.cn_fill_range(bits, s, d, out_indptr, out_indices, 0, s.size)
+    return torch.from_numpy(out_indptr), torch.from_numpy(out_indices)
+
+
+def common_neighbor_weights(bits: np.ndarray, src: torch.Tensor, dst: torch.Tensor,
+                            weights: torch.Tensor) -> torch.Tensor:
+    """``[P, C]``: per pair, the sum of ``weights [N, C]`` over its common neighbours
+    (packed adjacency rows as in :func:`common_neighbors`; parallel over pairs)."""
+    k = kernels()
+    s, d = _np(src.contiguous()), _np(dst.contiguous())
+    w = weights.contiguous()
+    out = torch.empty(s.size, w.size(1), dtype=w.dtype)
+    _over_pairs(k, k.cn_weighted_parallel, k.cn_weighted_range, (bits, s, d, _np(w), _np(out)),
+                s.size, bits.shape[1] * 8)
+    return out
+
+
+def common_neighbor_scatter(bits: np.ndarray, src: torch.Tensor, dst: torch.Tensor, grad: torch.Tensor,
+                            num_nodes: int) -> torch.Tensor:
+    """The backward of :func:`common_neighbor_weights`: ``out[k] += grad[p]`` for every common
+    neighbour ``k`` of pair ``p``, ``[num_nodes, F]``; columns split across threads (no atomics,
+    pairs in order, so the digits do not depend on the thread count)."""
+    k = kernels()
+    g = grad.contiguous()
+    out = torch.empty(num_nodes, g.size(1), dtype=g.dtype)
+    args = (bits, _np(src.contiguous()), _np(dst.contiguous()), _np(g), _np(out))
+    _over_columns(k, k.cn_scatter_parallel, k.cn_scatter_cols, args, src.numel() * bits.shape[1] * 8 * g.size(1),
+                  g.size(1))
+    return out

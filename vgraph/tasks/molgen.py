@@ -29,6 +29,8 @@ from vgraph.models.molvae import MolVAE
 from vgraph.nn.variational import KLConfig, VariationalLayer
 
 PRETRAINED_QM9 = Path(__file__).resolve().parent.parent / "chem" / "pretrained" / "qm9_molvae.pt"
+# the generators shipped in the package, by the name `vgraph generate --checkpoint NAME` takes
+SHIPPED = {"molvae": PRETRAINED_QM9, "catflow": PRETRAINED_QM9.with_name("qm9_catflow.pt")}
 GENERATORS = {"molvae": MolVAE, "catflow": CatFlow}
 
 
@@ -198,10 +200,11 @@ def save_generator(path, model, dataset: str, meta: dict | None = None, half: bo
 
 
 def load_generator(path=None, device="cpu"):
-    """``(model, info)`` from a generator file (default: the shipped QM9 MolVAE), in eval mode;
+    """``(model, info)`` from a generator file (default: the shipped QM9 MolVAE; ``"molvae"`` /
+    ``"catflow"``: the shipped QM9 models), in eval mode;
     ``info`` holds ``kind``, ``dataset``, ``path`` and ``meta`` (training command, metrics)."""
     from vgraph.hub import load
-    path = Path(path) if path is not None else PRETRAINED_QM9
+    path = SHIPPED.get(str(path), Path(path)) if path is not None else PRETRAINED_QM9
     try:
         model, loaded = load(path, with_info=True)
         meta = dict(loaded.meta)
