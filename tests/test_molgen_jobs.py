@@ -236,3 +236,38 @@ def test_check_samples_recounts_with_rdkit(tmp_path, capsys):
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     assert mod.main([str(tmp_path)]) == 1 and "MISMATCH" in capsys.readouterr().out
     assert mod.main([str(tmp_path / "nowhere")]) == 2
+
+
+def test_generate_with_the_shipped_catflow_by_name(tmp_path, capsys):
+    """`--checkpoint catflow` is the QM9 CatFlow shipped in the package (float16 weights; its
+    atom-count histogram, past float16's range, kept as stored)."""
+    from vgraph.tasks.molgen import SHIPPED, load_generator
+    assert SHIPPED["catflow"].is_file() and SHIPPED["catflow"].stat().st_size < 5_000_000
+    model, info = load_generator("catflow")
+    assert info["kind"] == "catflow" and info["dataset"] == "qm9"
+    assert torch.isfinite(model.atom_counts).all() and float(model.atom_counts.max()) > 65504
+    code, out, err = _run(["generate", "--checkpoint", "catflow", "--num-samples", "20", "--flow-steps", "3",
+                           "--reference", "none", "--no-fcd", "--grid", "0", "--no-plot", "--no-progress",
+                           "--out", str(tmp_path / "gen")], capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "gen" / "summary.json").read_text())
+    assert summary["model"] == "catflow" and summary["checkpoint"].endswith("qm9_catflow.pt")
+    assert len((tmp_path / "gen" / "samples.smi").read_text().splitlines()) == 20
+
+
+def test_half_storage_halves_parameters_and_keeps_buffers(tmp_path):
+    from vgraph.chem import Vocabulary, clean_smiles
+    from vgraph.tasks.molgen import build_generator, load_generator, save_generator
+    mols, _, _ = clean_smiles(GOOD)
+    torch.manual_seed(0)
+    counts = [0, 1, 70000, 1e6, 2, 1, 1]  # past float16's 65,504
+    model = build_generator("catflow", Vocabulary.build(mols), 6, atom_counts=counts, hidden=8, num_layers=1)
+    save_generator(tmp_path / "cf.pt", model, "qm9", half=True)
+    raw = torch.load(tmp_path / "cf.pt", map_location="cpu", weights_only=False)
+    state = next(v for v in raw.values() if isinstance(v, dict) and "atom_counts" in v) \
+        if "atom_counts" not in raw.get("model", {}) else raw["model"]
+    weights = [k for k, v in state.items() if v.is_floating_point() and k != "atom_counts"]
+    assert weights and all(state[k].dtype == torch.float16 for k in weights if k in dict(model.named_parameters()))
+    assert state["atom_counts"].dtype == model.atom_counts.dtype
+    back, _ = load_generator(tmp_path / "cf.pt")
+    assert torch.equal(back.atom_counts, model.atom_counts) and torch.isfinite(back.atom_counts).all()

@@ -48,10 +48,13 @@ def save_model(path, model: torch.nn.Module, *, builder, kwargs: dict, transform
     """Write ``model`` so that :func:`load` rebuilds it with ``builder(**kwargs)``.
 
     ``kwargs``, ``transform`` and ``meta`` must be JSON-able; ``half`` stores floating-point
-    weights as float16 (shipped models), restored to float32 on load.
+    parameters as float16 (shipped models), restored to float32 on load; buffers keep their dtype.
     """
     from vgraph import __version__
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+    params = {name for name, _ in model.named_parameters()}
+    # only the weights are halved: buffers are statistics (CatFlow's atom-count histogram holds
+    # counts past float16's 65,504) and keep their dtype
+    state = {k: (v.half() if half and k in params and v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in model.state_dict().items()}
     try:
         payload = {"kind": KIND, "builder": _builder_name(builder),

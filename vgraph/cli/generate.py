@@ -5,7 +5,9 @@
     vgraph generate --checkpoint runs/qm9_catflow/model.pt --time-schedule polydec --threads 2 --out runs/cf2
 
 Without ``--checkpoint`` the small QM9 MolVAE shipped in the package is used
-(``vgraph/chem/pretrained/qm9_molvae.pt``; how it was trained: ``docs/models/molgen.md``).
+(``vgraph/chem/pretrained/qm9_molvae.pt``; how it was trained: ``docs/models/molgen.md``);
+``--checkpoint catflow`` is the QM9 CatFlow shipped beside it (``qm9_catflow.pt``, 45 epochs,
+``docs/results.md`` §5).
 Writes ``samples.smi`` (one SMILES per line; an empty line is an invalid sample),
 ``summary.json`` (the MOSES-style metrics), ``grid.png`` (an RDKit grid of the first
 ``--grid`` valid samples), ``properties.png`` (logP, SA, QED and weight of the samples
