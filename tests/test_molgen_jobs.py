@@ -255,7 +255,7 @@ def test_generate_with_the_shipped_catflow_by_name(tmp_path, capsys):
     assert len((tmp_path / "gen" / "samples.smi").read_text().splitlines()) == 20
 
 
-def test_half_storage_halves_parameters_and_keeps_buffers(tmp_path):
+def test_half_storage_keeps_a_tensor_past_the_float16_range(tmp_path):
     from vgraph.chem import Vocabulary, clean_smiles
     from vgraph.tasks.molgen import build_generator, load_generator, save_generator
     mols, _, _ = clean_smiles(GOOD)

@@ -43,19 +43,24 @@ def _resolve(name: str):
     return obj
 
 
+def _half(v: torch.Tensor) -> torch.Tensor:
+    """``v`` as float16 if it is floating point and every finite value stays finite."""
+    if not v.is_floating_point():
+        return v
+    h = v.half()
+    return h if bool((torch.isfinite(h) | ~torch.isfinite(v)).all()) else v
+
+
 def save_model(path, model: torch.nn.Module, *, builder, kwargs: dict, transform: dict | None = None,
                meta: dict | None = None, half: bool = False):
     """Write ``model`` so that :func:`load` rebuilds it with ``builder(**kwargs)``.
 
     ``kwargs``, ``transform`` and ``meta`` must be JSON-able; ``half`` stores floating-point
-    parameters as float16 (shipped models), restored to float32 on load; buffers keep their dtype.
+    tensors as float16 (shipped models), restored to float32 on load, except a tensor with a
+    finite value past float16's range (CatFlow's atom-count histogram), which keeps its dtype.
     """
     from vgraph import __version__
-    params = {name for name, _ in model.named_parameters()}
-    # only the weights are halved: buffers are statistics (CatFlow's atom-count histogram holds
-    # counts past float16's 65,504) and keep their dtype
-    state = {k: (v.half() if half and k in params and v.is_floating_point() else v).detach().cpu().contiguous()
-             for k, v in model.state_dict().items()}
+    state = {k: (_half(v) if half else v).detach().cpu().contiguous() for k, v in model.state_dict().items()}
     try:
         payload = {"kind": KIND, "builder": _builder_name(builder),
                    "kwargs": json.dumps(kwargs), "transform": json.dumps(transform or {}),

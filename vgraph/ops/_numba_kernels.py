@@ -252,20 +252,30 @@ def cn_count_parallel(bits, src, dst, counts, pair_bounds):
 
 
 @njit(**opts)
-def cn_fill_range(bits, src, dst, out_indptr, out_indices, k0, k1):
-    """The common neighbours of pairs [k0, k1) into out_indices at out_indptr (ascending ids):
-    each set bit of the AND of the two rows, lowest first (de Bruijn bit scan)."""
+def _common(bits, a, b, buf):
+    """The common neighbours of nodes a and b into buf (ascending ids); returns their count.
+    Each set bit of the AND of the two packed rows, lowest first (de Bruijn bit scan)."""
     one = np.uint64(1)
+    n = 0
+    for word in range(bits.shape[1]):
+        x = bits[a, word] & bits[b, word]
+        while x:
+            low = x & (~x + one)
+            buf[n] = 64 * word + _DEBRUIJN_POS[(low * _DEBRUIJN) >> np.uint64(58)]
+            n += 1
+            x ^= low
+    return n
+
+
+@njit(**opts)
+def cn_fill_range(bits, src, dst, out_indptr, out_indices, k0, k1):
+    """The common neighbours of pairs [k0, k1) into out_indices at out_indptr (ascending ids)."""
+    buf = np.empty(64 * bits.shape[1], dtype=np.int64)
     for p in range(k0, k1):
-        a, b = src[p], dst[p]
+        n = _common(bits, src[p], dst[p], buf)
         pos = out_indptr[p]
-        for w in range(bits.shape[1]):
-            x = bits[a, w] & bits[b, w]
-            while x:
-                low = x & (~x + one)
-                out_indices[pos] = 64 * w + _DEBRUIJN_POS[(low * _DEBRUIJN) >> np.uint64(58)]
-                pos += 1
-                x ^= low
+        for t in range(n):
+            out_indices[pos + t] = buf[t]
 
 
 @njit(parallel=True, **opts)
@@ -277,21 +287,17 @@ def cn_fill_parallel(bits, src, dst, out_indptr, out_indices, pair_bounds):
 @njit(**opts)
 def cn_weighted_range(bits, src, dst, w, out, k0, k1):
     """out[p] = sum of w[k] over the common neighbours k of pair p, for p in [k0, k1) (no
-    index list is stored: each set bit of the AND of the two packed rows is added as found)."""
-    one = np.uint64(1)
+    index list is kept beyond the pair at hand)."""
+    buf = np.empty(64 * bits.shape[1], dtype=np.int64)
     C = w.shape[1]
     for p in range(k0, k1):
-        a, b = src[p], dst[p]
         for c in range(C):
             out[p, c] = 0.0
-        for word in range(bits.shape[1]):
-            x = bits[a, word] & bits[b, word]
-            while x:
-                low = x & (~x + one)
-                k = 64 * word + _DEBRUIJN_POS[(low * _DEBRUIJN) >> np.uint64(58)]
-                for c in range(C):
-                    out[p, c] += w[k, c]
-                x ^= low
+        n = _common(bits, src[p], dst[p], buf)
+        for t in range(n):
+            k = buf[t]
+            for c in range(C):
+                out[p, c] += w[k, c]
 
 
 @njit(parallel=True, **opts)
@@ -304,20 +310,16 @@ def cn_weighted_parallel(bits, src, dst, w, out, pair_bounds):
 def cn_scatter_cols(bits, src, dst, grad, out, f0, f1):
     """Columns [f0, f1) of the gradient of the common-neighbour sums with respect to the summed
     rows: out[k] += grad[p] for every common neighbour k of every pair p, pairs in order."""
-    one = np.uint64(1)
+    buf = np.empty(64 * bits.shape[1], dtype=np.int64)
     for i in range(out.shape[0]):
         for f in range(f0, f1):
             out[i, f] = 0.0
     for p in range(src.shape[0]):
-        a, b = src[p], dst[p]
-        for word in range(bits.shape[1]):
-            x = bits[a, word] & bits[b, word]
-            while x:
-                low = x & (~x + one)
-                k = 64 * word + _DEBRUIJN_POS[(low * _DEBRUIJN) >> np.uint64(58)]
-                for f in range(f0, f1):
-                    out[k, f] += grad[p, f]
-                x ^= low
+        n = _common(bits, src[p], dst[p], buf)
+        for t in range(n):
+            k = buf[t]
+            for f in range(f0, f1):
+                out[k, f] += grad[p, f]
 
 
 @njit(parallel=True, **opts)
