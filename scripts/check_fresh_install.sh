@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A newcomer's first contact: a venv made from nothing, a clean clone, the README's install,
-# VGRAPH_DATA unset and the network off; Quick start command 1, generate with FCD, predict-ddi
-# and with the shipped CatFlow, predict-ddi with the shipped DrugBank model (a 10-row CSV of good and bad rows), a bad flag.
+# VGRAPH_DATA unset and the network off; Quick start command 1, generate with FCD (the default
+# MolVAE and the shipped CatFlow), predict-ddi with the shipped DrugBank model (a 10-row CSV of
+# good and bad rows), a bad flag.
 # Usage: bash scripts/check_fresh_install.sh [REPO]   (installs torch and vgraph: minutes)
 set -u
 rm -rf /tmp/fresh /tmp/fresh_clone /tmp/fresh_run
