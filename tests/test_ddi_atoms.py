@@ -17,7 +17,8 @@ from vgraph.chem.drug_graphs import ATOM_FEATURES, AtomGraphs, atom_feature_size
 from vgraph.cli import ddi as train_ddi
 from vgraph.cli import predict_ddi
 from vgraph.models.ddi import AtomDDIModel, atom_batch
-from vgraph.nn.molecular import MolecularBatch, MolecularEncoder, SubstructureCoAttention, segment_softmax
+from vgraph.nn.molecular import (AtomCrossAttention, MolecularBatch, MolecularEncoder, SubstructureCoAttention,
+                                 segment_softmax)
 from vgraph.ops import SparseGraph
 
 REPO = Path(__file__).resolve().parent.parent
@@ -177,6 +178,52 @@ def test_atom_model_trains_on_the_task():
     assert all(0 <= v <= 1 for v in m.values())
 
 
+def _cross_reference(qkv, ptr, h, t, d):
+    """One pair, written out: head atoms attend over tail atoms and back, same scores."""
+    qh, kh, vh = qkv[ptr[h]:ptr[h + 1]].split(d, -1)
+    qt, kt, vt = qkv[ptr[t]:ptr[t + 1]].split(d, -1)
+    s = qh @ kt.T / d ** 0.5
+    rh = (vh * (torch.softmax(s, 1) @ vt)).sum(0)
+    rt = (vt * (torch.softmax(s, 0).T @ vh)).sum(0)
+    return rh, rt
+
+
+def test_atom_cross_attention_matches_a_per_pair_reference_in_any_chunking():
+    torch.manual_seed(0)
+    d = 4
+    cross = AtomCrossAttention(6, d)
+    counts = torch.tensor([3, 1, 7, 2, 11, 5])
+    ptr = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+    qkv = cross.project(torch.randn(int(ptr[-1]), 6))
+    heads, tails = torch.tensor([0, 4, 2, 1, 5, 4, 3]), torch.tensor([4, 0, 2, 5, 1, 4, 0])
+    with torch.no_grad():
+        ref = [_cross_reference(qkv, ptr, int(h), int(t), d) for h, t in zip(heads, tails)]
+        ref_h = cross.norm(torch.stack([r[0] for r in ref]))
+        ref_t = cross.norm(torch.stack([r[1] for r in ref]))
+        for budget in (1, 50, 10_000):  # one pair a chunk ... all pairs in one chunk
+            cross.budget = budget
+            rh, rt = cross(qkv, ptr, heads, tails)
+            assert torch.allclose(rh, ref_h, atol=1e-5) and torch.allclose(rt, ref_t, atol=1e-5)
+        one_h, one_t = cross(qkv, ptr, heads[1:2], tails[1:2])  # a pair alone = inside the batch
+        assert torch.allclose(one_h, rh[1:2], atol=1e-6) and torch.allclose(one_t, rt[1:2], atol=1e-6)
+        assert not torch.allclose(rh[0], rt[1])  # ordered: (a, b) is not (b, a) mirrored
+
+
+def test_cross_attention_model_trains_and_needs_its_readouts():
+    model = _model(cross_attention=8)
+    g = drug_atom_graphs(MOLS, use_cache=False)
+    batch = atom_batch(g)
+    graph = SparseGraph(torch.tensor([[0, 1, 2], [1, 2, 3]]), len(MOLS))
+    z = model.encode(batch, graph)
+    pos, neg = torch.tensor([[0, 1, 0], [2, 4, 1]]), torch.tensor([[0, 5, 0], [3, 4, 2]])
+    model.loss(z, pos, neg).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.cross.parameters())
+    with pytest.raises(ValueError, match="cross-attention readouts"):
+        model.decode_pairs(z[:1], z[1:2])
+    with pytest.raises(ValueError, match="cross-attention readouts"):
+        _model().decode_pairs(z[:1, :12], z[1:2, :12], (z[:1, :8], z[:1, :8]))
+
+
 # ------------------------------------------------------------------ the job and prediction
 ATOM_ARGS = ["--dataset", "drugbank", "--encoder", "atoms", "--hidden", "16", "--latent", "4", "--mol-hidden", "8",
              "--mol-layers", "2", "--batch-size", "8", "--no-progress", "--no-plot"]
@@ -266,6 +313,21 @@ def test_other_molecule_features_train_and_predict(atom_run, tmp_path, features)
     rc, df = _predict(["--checkpoint", str(tmp_path / "r" / "model.pt"), "--samples", "3"], tmp_path, TEN)
     assert rc == 0
     _check_ten(df)
+
+
+def test_cross_attention_job_trains_and_predicts(atom_run, tmp_path):
+    import vgraph
+    root, _, _ = atom_run
+    train_ddi.main([*ATOM_ARGS, "--epochs", "1", "--cross-attention", "8", "--root", str(root),
+                    "--out", str(tmp_path / "r")])
+    bundle, info = vgraph.load(tmp_path / "r" / "model.pt", with_info=True)
+    assert info.kwargs["model"]["kwargs"]["cross_attention"] == 8 and bundle.model.cross is not None
+    rc, df = _predict(["--checkpoint", str(tmp_path / "r" / "model.pt"), "--samples", "3"], tmp_path, TEN)
+    assert rc == 0
+    _check_ten(df)
+    rc, same = _predict(["--checkpoint", str(tmp_path / "r" / "model.pt"), "--samples", "3"], tmp_path,
+                        "drug1,drug2\nDB00001,CCCCCCO\nDB00002,DB00001\n", name="b.csv")
+    assert same.probability[0] == df[df.row == 4].iloc[0].probability  # a row alone = inside the file
 
 
 def test_samples_zero_is_the_atom_posterior_mean(atom_run, tmp_path):
@@ -377,6 +439,7 @@ def test_job_reports_calibration_and_ships_a_half_model(atom_run, tmp_path):
     (["--dataset", "drugbank", "--ship", "x.pt"], "--ship applies to --encoder atoms only"),
     (["--dataset", "drugbank", "--mol-layers", "2"], "--mol-layers applies to --encoder atoms only"),
     (["--dataset", "drugbank", "--encoder", "descriptors", "--mol-hidden", "8"], "--mol-hidden applies to --encoder atoms only"),
+    (["--dataset", "drugbank", "--cross-attention", "8"], "--cross-attention applies to --encoder atoms only"),
     (["--dataset", "drugbank", "--encoder", "atoms", "--mol-layers", "0"], "--mol-layers: must be >= 1"),
     (["--encoder", "atoms"], "--encoder applies to --dataset drugbank only"),
 ])

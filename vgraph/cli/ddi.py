@@ -55,8 +55,9 @@ from vgraph.train import Trainer, seed_everything
 DEFAULTS = {"ogbl-ddi": PRESETS["vgraph"],
             "drugbank": dict(epochs=20, lr=0.002, hidden=128, layers=2, dropout=0.3, batch_size=8192,
                              eval_every=1, protocol="warm", latent=64, isolate=0.2, encoder="descriptors",
-                             mol_layers=3, mol_hidden=64, mol_features="descriptors", ship=None)}
-ATOMS_ONLY = ("mol_layers", "mol_hidden", "mol_features", "ship")
+                             mol_layers=3, mol_hidden=64, mol_features="descriptors", ship=None,
+                             cross_attention=0)}
+ATOMS_ONLY = ("mol_layers", "mol_hidden", "mol_features", "ship", "cross_attention")
 ONLY = {"ogbl-ddi": ("preset", "variational", *(k for k in PRESETS["v1"] if k not in DEFAULTS["drugbank"])),
         "drugbank": ("protocol", "folds", "latent", "isolate", "encoder", *ATOMS_ONLY)}
 HEADLINE = {"ogbl-ddi": ("test_hits@10", "test_hits@20", "test_hits@30", "val_hits@20"),
@@ -98,6 +99,9 @@ def parse_args(argv=None, prog=None):
                         "path (and <path>.json: command, metrics), e.g. vgraph/chem/pretrained/drugbank_ddi.pt")
     p.add_argument("--mol-hidden", type=positive_int, **per,
                    help="drugbank --encoder atoms: width of the atom encoder (64); --latent is then per substructure")
+    p.add_argument("--cross-attention", type=nonneg_int, **per,
+                   help="drugbank --encoder atoms: width of the atom-level cross attention between the two drugs "
+                        "of a pair (0: off, the default; 64 is what docs/results.md measured)")
     g = p.add_argument_group("ogbl-ddi (defaults: the --preset's values)")
     g.add_argument("--preset", choices=sorted(PRESETS), **per, help="ogbl-ddi recipe (vgraph)")
     g.add_argument("--num-neg", type=positive_int, **per, help="negatives per positive")
@@ -238,7 +242,8 @@ def drugbank(args, config):
                           mol_hidden=args.mol_hidden, mol_layers=args.mol_layers, hidden=args.hidden,
                           latent=args.latent, dropout=args.dropout, graph_layers=args.layers,
                           kl=kl_from_args(args).to_dict(),
-                          mol_features=0 if x.features is None else int(x.features.size(1)))
+                          mol_features=0 if x.features is None else int(x.features.size(1)),
+                          cross_attention=args.cross_attention)
             task = DrugBankTask(split, x, args.batch_size, args.isolate, seed)
             model = AtomDDIModel(**kwargs)
         else:

@@ -36,7 +36,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from vgraph.nn import CommonNeighborDecoder, GCNConv, HadamardMLP, KLConfig, SAGEConv, VariationalLayer
-from vgraph.nn.molecular import MolecularBatch, MolecularEncoder, SubstructureCoAttention
+from vgraph.nn.molecular import AtomCrossAttention, MolecularBatch, MolecularEncoder, SubstructureCoAttention
 from vgraph.ops import SparseGraph, sddmm
 
 
@@ -82,13 +82,14 @@ class _PairDDIModel(nn.Module):
         self._mu, self._logstd = self.posterior(x, graph)
         return self.var(self._mu, self._logstd)
 
-    def decode(self, z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-        """All-type logits of ordered pairs ``[2, P]`` -> ``[P, num_types]``."""
+    def decode(self, z: torch.Tensor, pairs: torch.Tensor, atoms=None) -> torch.Tensor:
+        """All-type logits of ordered pairs ``[2, P]`` -> ``[P, num_types]`` (``atoms``: see
+        :meth:`AtomDDIModel.decode`; other models ignore it)."""
         return self.decode_pairs(z[pairs[0]], z[pairs[1]])
 
-    def score(self, z: torch.Tensor, tuples: torch.Tensor) -> torch.Tensor:
+    def score(self, z: torch.Tensor, tuples: torch.Tensor, atoms=None) -> torch.Tensor:
         """Logit of each ``(head, tail, type)`` tuple ``[T, 3]`` -> ``[T]``."""
-        logits = self.decode(z, tuples[:, :2].t())
+        logits = self.decode(z, tuples[:, :2].t(), atoms)
         return logits.gather(1, tuples[:, 2:3]).squeeze(1)
 
     def loss(self, z, pos: torch.Tensor, neg: torch.Tensor, epoch: int = 0) -> torch.Tensor:
@@ -155,7 +156,12 @@ class AtomDDIModel(_PairDDIModel):
     * the decoder: co-attention between the head's and the tail's substructure latents
       (:class:`SubstructureCoAttention`, SSI-DDI / DSN-DDI style), then an MLP on
       ``[mean_l z_hl, mean_l z_tl, sum_ij gamma_ij z_hi * z_tj]`` with one logit per
-      interaction type (ordered pairs).
+      interaction type (ordered pairs);
+    * with ``cross_attention = d > 0`` the two drugs also read each other atom by atom
+      (:class:`~vgraph.nn.molecular.AtomCrossAttention` over the last layer's atom states, in the
+      spirit of DSN-DDI's inter-view attention): two pair-conditioned ``d``-vectors join the
+      decoder's input. They are deterministic (the latent stays the per-drug Gaussian), and
+      ``posterior`` keeps the atom projections they need in ``atom_states()``.
 
     Constructor arguments are plain values (``vgraph.hub.save_model`` records them).
 
@@ -167,9 +173,11 @@ class AtomDDIModel(_PairDDIModel):
     def __init__(self, atom_sizes, num_bond_types: int = 4, mol_hidden: int = 64, mol_layers: int = 3,
                  hidden: int = 128, latent: int = 64, num_types: int = 86, dropout: float = 0.3,
                  mol_dropout: float = 0.1, graph_layers: int = 2, kl: KLConfig | dict | None = None,
-                 mol_features: int = 0):
+                 mol_features: int = 0, cross_attention: int = 0):
         super().__init__()
         self.mol = MolecularEncoder(atom_sizes, mol_hidden, mol_layers, num_bond_types, mol_dropout)
+        self.cross = AtomCrossAttention(mol_hidden, cross_attention) if cross_attention else None
+        self._atoms = None
         self.drug = _mlp([mol_layers * mol_hidden + mol_features, 2 * hidden, hidden], dropout)
         self.mol_features = mol_features
         self.convs = nn.ModuleList(SAGEConv(hidden, hidden) for _ in range(graph_layers))
@@ -179,14 +187,35 @@ class AtomDDIModel(_PairDDIModel):
         self.layer_mu = nn.Parameter(torch.zeros(mol_layers, latent))
         self.var = VariationalLayer(_kl(kl))
         self.coatt = SubstructureCoAttention(latent)
-        self.decoder = _mlp([3 * latent, 2 * hidden, num_types], dropout)
+        self.decoder = _mlp([3 * latent + 2 * cross_attention, 2 * hidden, num_types], dropout)
         self.dropout, self.num_types, self.mol_layers, self.sub_latent = dropout, num_types, mol_layers, latent
         self.latent = mol_layers * latent
         self._mu = self._logstd = None
 
     def substructures(self, batch: MolecularBatch) -> torch.Tensor:
-        """``[N, L, mol_hidden]`` readouts of every molecule of ``batch``."""
-        return self.mol(batch)
+        """``[N, L, mol_hidden]`` readouts of every molecule of ``batch`` (with cross attention
+        on, the batch's atom projections are kept for :meth:`decode`: ``atom_states()``)."""
+        if self.cross is None:
+            return self.mol(batch)
+        out, h = self.mol(batch, return_atoms=True)
+        self._atoms = (self.cross.project(h), batch.ptr)
+        return out
+
+    def atom_states(self):
+        """``(qkv [A, 3d], ptr [N + 1])`` of the molecules of the last ``posterior`` call
+        (``None`` without cross attention)."""
+        return self._atoms
+
+    def pair_cross(self, pairs: torch.Tensor, atoms=None):
+        """The cross-attention readouts ``([P, d], [P, d])`` of ordered pairs ``[2, P]``."""
+        qkv, ptr = atoms if atoms is not None else self._atoms
+        return self.cross(qkv, ptr, pairs[0], pairs[1])
+
+    def decode(self, z: torch.Tensor, pairs: torch.Tensor, atoms=None) -> torch.Tensor:
+        """All-type logits of ordered pairs ``[2, P]``; with cross attention the atom states
+        come from ``atoms`` (an ``atom_states()`` value) or else the last ``posterior`` call."""
+        cross = None if self.cross is None else self.pair_cross(pairs, atoms)
+        return self.decode_pairs(z[pairs[0]], z[pairs[1]], cross)
 
     def posterior(self, batch: MolecularBatch, graph: SparseGraph):
         """``(mu, log sigma)`` of every drug, ``[N, L * latent]`` each."""
@@ -201,12 +230,19 @@ class AtomDDIModel(_PairDDIModel):
         mu = self.mu(joint) + self.layer_mu
         return mu.flatten(1), self.logstd(joint).clamp(-10, 5).flatten(1)
 
-    def decode_pairs(self, zh: torch.Tensor, zt: torch.Tensor) -> torch.Tensor:
-        """All-type logits from head and tail latents ``[P, L * latent]`` -> ``[P, num_types]``."""
+    def decode_pairs(self, zh: torch.Tensor, zt: torch.Tensor, cross=None) -> torch.Tensor:
+        """All-type logits from head and tail latents ``[P, L * latent]`` -> ``[P, num_types]``;
+        ``cross``: the pairs' :meth:`pair_cross` readouts (``[P or 1, d]`` each; needed, and
+        only allowed, with cross attention on)."""
+        if (cross is None) != (self.cross is None):
+            raise ValueError("cross-attention readouts are needed exactly when the model has cross attention")
         heads = zh.reshape(zh.size(0), self.mol_layers, self.sub_latent)
         tails = zt.reshape(zt.size(0), self.mol_layers, self.sub_latent)
         inter, _ = self.coatt(heads, tails)
-        return self.decoder(torch.cat([heads.mean(1), tails.mean(1), inter], -1))
+        parts = [heads.mean(1), tails.mean(1), inter]
+        if cross is not None:
+            parts += [c.expand(zh.size(0), -1) for c in cross]
+        return self.decoder(torch.cat(parts, -1))
 
 
 class EmbeddingLinkPredictor(nn.Module):

@@ -15,6 +15,11 @@ between two drugs' substructure sets.
   sizes and counts visible, which a softmax-weighted mean hides): ``[D, L, hidden]``, the
   drug's substructures of radius 1..L, as in SSI-DDI (Nyamabo et al., Brief. Bioinform. 2021)
   and DSN-DDI (Li et al., 2023). :func:`segment_softmax` is the softmax alternative.
+* :class:`AtomCrossAttention` — the two drugs of a pair read each other atom by atom: every
+  atom of the head attends over the tail's atoms (and vice versa, through the same score
+  matrix), and each drug's pair-conditioned readout sums ``v_i * message_i`` over its atoms.
+  Pairs are grouped by the sizes of their two molecules (size classes ~1.25x apart) and each
+  chunk is padded to its largest head and tail, so a 457-atom drug does not pad the batch.
 * :class:`SubstructureCoAttention` — for a pair of substructure sets ``H, T [P, L, d]``,
   scaled dot-product co-attention weights ``gamma [P, L, L]`` (softmax over the ``L*L`` cells;
   separate query/key maps, so the pair is ordered) and the attended interaction
@@ -134,7 +139,9 @@ class MolecularEncoder(nn.Module):
         self.out_norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
         self.dropout, self.hidden, self.layers = dropout, hidden, layers
 
-    def forward(self, batch: MolecularBatch) -> torch.Tensor:
+    def forward(self, batch: MolecularBatch, return_atoms: bool = False):
+        """``[D, layers, hidden]`` readouts; with ``return_atoms`` also the last layer's atom
+        states ``[A, hidden]`` (for :class:`AtomCrossAttention`)."""
         h = self.embed(batch.atoms + self.offsets).sum(1)
         counts = batch.ptr[1:] - batch.ptr[:-1]
         outs = []
@@ -143,7 +150,8 @@ class MolecularEncoder(nn.Module):
             a = torch.sigmoid(gate(h))  # [A, 1] gate of each atom (a sum readout: sizes and counts stay visible)
             outs.append(out_norm(segment_csr(a * value(h), batch.ptr, "sum")))
         out = torch.stack(outs, 1)  # [D, L, hidden]
-        return out * (counts > 0).to(out.dtype)[:, None, None]  # an empty molecule reads out 0
+        out = out * (counts > 0).to(out.dtype)[:, None, None]  # an empty molecule reads out 0
+        return (out, h) if return_atoms else out
 
 
 class SubstructureCoAttention(nn.Module):
@@ -165,3 +173,82 @@ class SubstructureCoAttention(nn.Module):
         # sum_ij gamma_ij (h_i * t_j) = sum_i h_i * (sum_j gamma_ij t_j)
         inter = (heads * torch.bmm(gamma, tails)).sum(1)
         return inter, gamma
+
+
+class AtomCrossAttention(nn.Module):
+    """Atom-level cross attention between the two molecules of each pair.
+
+    ``project(h [A, in_dim])`` gives every atom's ``(q, k, v)`` once per encoder pass;
+    ``forward(qkv, ptr, heads, tails)`` then gives, for pairs of molecules ``(heads[p],
+    tails[p])`` (indices into the CSR segments ``ptr``), the head's readout
+    ``LayerNorm(sum_i v_i * sum_j softmax_j(q_i . k_j / sqrt(d)) v_j)`` and the tail's (its atoms
+    attend over the head's with the same scores), ``[P, dim]`` each. A pair's output depends on
+    its two molecules alone (the padding is masked), so it is the same in any batch.
+
+    Args: in_dim: atom state width. dim: attention width. budget: attention cells per chunk.
+    """
+
+    def __init__(self, in_dim: int, dim: int = 64, budget: int = 3_000_000):
+        super().__init__()
+        self.qkv = nn.Linear(in_dim, 3 * dim)
+        self.norm = nn.LayerNorm(dim)
+        self.dim, self.budget = dim, budget
+
+    def project(self, h: torch.Tensor) -> torch.Tensor:
+        return self.qkv(h)
+
+    def forward(self, qkv: torch.Tensor, ptr: torch.Tensor, heads: torch.Tensor, tails: torch.Tensor):
+        counts = ptr[1:] - ptr[:-1]
+        nh, nt = counts[heads], counts[tails]
+        # group pairs by (head size, tail size), each rounded up to a ~1.25x size class, so that
+        # padding a chunk to its largest head and tail wastes little
+        top = int(max(int(nh.max()), int(nt.max()))) if heads.numel() else 1
+        edges, w = [1], 1
+        while w < top:
+            w = max(w + 1, int(math.ceil(w * 1.25)))
+            edges.append(w)
+        edges = torch.tensor(edges)
+        key = torch.bucketize(nh, edges) * len(edges) + torch.bucketize(nt, edges)
+        order = torch.argsort(key, stable=True)
+        _, group_sizes = torch.unique_consecutive(key[order], return_counts=True)
+        plan, index = [], []  # the chunks, and every chunk's padded atom rows (one gather for all:
+        start = 0             # per-chunk indexing would allocate a full-size gradient per chunk)
+        for size in group_sizes.tolist():
+            group = order[start:start + size]
+            start += size
+            wh, wt = max(int(nh[group].max()), 1), max(int(nt[group].max()), 1)
+            for sel in group.split(max(1, self.budget // (wh * wt))):
+                pos_h, pos_t = torch.arange(wh), torch.arange(wt)
+                mask_h, mask_t = pos_h[None] < nh[sel][:, None], pos_t[None] < nt[sel][:, None]
+                index += [torch.where(mask_h, ptr[heads[sel]][:, None] + pos_h[None], 0).flatten(),
+                          torch.where(mask_t, ptr[tails[sel]][:, None] + pos_t[None], 0).flatten()]
+                plan.append((sel, wh, wt, mask_h, mask_t))
+        if not plan:
+            empty = qkv.new_zeros(0, self.dim)
+            return empty, empty
+        rows = qkv[torch.cat(index)].split([i.numel() for i in index])
+        out_h, out_t = [], []
+        for k, (sel, wh, wt, mask_h, mask_t) in enumerate(plan):
+            c = sel.numel()
+            rh, rt = self._chunk(rows[2 * k].view(c, wh, -1), rows[2 * k + 1].view(c, wt, -1), mask_h, mask_t)
+            out_h.append(rh)
+            out_t.append(rt)
+        order = torch.cat([p[0] for p in plan])
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(order.numel())
+        return self.norm(torch.cat(out_h)[inverse]), self.norm(torch.cat(out_t)[inverse])
+
+    def _chunk(self, rows_h, rows_t, mask_h, mask_t):
+        """One chunk: ``rows_h [C, Wh, 3d]`` / ``rows_t [C, Wt, 3d]`` padded atom projections."""
+        qh, kh, vh = rows_h.split(self.dim, -1)
+        qt, kt, vt = rows_t.split(self.dim, -1)
+        nh, nt = mask_h.sum(1), mask_t.sum(1)
+        scores = torch.bmm(qh, kt.transpose(1, 2)) / math.sqrt(self.dim)  # [C, Wh, Wt]
+        low = torch.finfo(scores.dtype).min
+        to_t = torch.softmax(scores.masked_fill(~mask_t[:, None, :], low), 2)  # head atoms over tail atoms
+        to_h = torch.softmax(scores.masked_fill(~mask_h[:, :, None], low), 1)  # tail atoms over head atoms
+        msg_h = torch.bmm(to_t, vt) * (nt > 0).to(vt.dtype)[:, None, None]  # an empty partner sends nothing
+        msg_t = torch.bmm(to_h.transpose(1, 2), vh) * (nh > 0).to(vh.dtype)[:, None, None]
+        rh = (vh * msg_h * mask_h[..., None]).sum(1)
+        rt = (vt * msg_t * mask_t[..., None]).sum(1)
+        return rh, rt

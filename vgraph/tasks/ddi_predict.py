@@ -298,6 +298,7 @@ class DrugBankPredictor(_Base):
         graph = ddi_graph(bundle.train_pairs.long(), len(self.drug_ids))  # the graph training evaluated on
         with torch.no_grad():  # one pass over the fixed training table
             self.known = self.model.posterior(x, graph)
+        self.known_atoms = self._atom_states()  # the cross-attention model's atom projections (else None)
         self.temperature = float(meta.get("temperature", 1.0))  # fitted on validation (1: none)
 
     @torch.no_grad()
@@ -307,10 +308,30 @@ class DrugBankPredictor(_Base):
         from vgraph.metrics.classification import binary_metrics
         out = {}
         for name, (pos, neg) in split.eval.items():
-            m = binary_metrics(torch.sigmoid(self.model.score(self.known[0], pos)).numpy(),
-                               torch.sigmoid(self.model.score(self.known[0], neg)).numpy())
+            m = binary_metrics(torch.sigmoid(self.model.score(self.known[0], pos, self.known_atoms)).numpy(),
+                               torch.sigmoid(self.model.score(self.known[0], neg, self.known_atoms)).numpy())
             out.update({f"{name}_{k}": v for k, v in m.items()})
         return out
+
+    def _atom_states(self):
+        states = getattr(self.model, "atom_states", None)
+        return states() if states is not None else None
+
+    def _drug_atoms(self, r: Resolved, new: dict) -> torch.Tensor:
+        """The atom projections ``[n, 3d]`` of one drug (cross-attention models)."""
+        if r.index is None:
+            return new[r.smiles][2]
+        qkv, ptr = self.known_atoms
+        return qkv[int(ptr[r.index]):int(ptr[r.index + 1])]
+
+    def _pair_cross(self, ra: Resolved, rb: Resolved, new: dict):
+        """The pair's cross-attention readouts (``None`` for a model without them): the pair's
+        two atom tables alone, so the numbers cannot depend on other rows."""
+        if getattr(self.model, "cross", None) is None:
+            return None
+        a, b = self._drug_atoms(ra, new), self._drug_atoms(rb, new)
+        ptr = torch.tensor([0, a.size(0), a.size(0) + b.size(0)])
+        return self.model.cross(torch.cat([a, b]), ptr, torch.tensor([0]), torch.tensor([1]))
 
     def _atom_inputs(self, graphs, features=None):
         from vgraph.models.ddi import atom_batch
@@ -352,7 +373,8 @@ class DrugBankPredictor(_Base):
             for i, s in enumerate(smiles):  # each new drug alone: an isolated node
                 x = self._atom_inputs(graphs.select([i]), None if feats is None else feats[i:i + 1])
                 mu, logstd = self.model.posterior(x, alone)
-                out[s] = (mu[0], logstd[0])
+                states = self._atom_states()
+                out[s] = (mu[0], logstd[0], None if states is None else states[0])
             return out
         from vgraph.chem.descriptors import raw_drug_features
         desc, fps = raw_drug_features(smiles, use_cache=False, progress=progress and len(smiles) > 20)
@@ -369,14 +391,16 @@ class DrugBankPredictor(_Base):
 
         def latent(r: Resolved) -> torch.Tensor:  # [S, latent]: samples, or the mean for S = 0
             mu, logstd = (self.known[0][r.index], self.known[1][r.index]) if r.index is not None \
-                else new[r.smiles]
+                else new[r.smiles][:2]
             if samples == 0:
                 return mu[None]
             return mu + _noise(r.key, samples, width) * logstd.exp()
 
         k_top = min(top_k, self.model.num_types)
         for k, ra, rb in todo:
-            prob = torch.sigmoid(self.model.decode_pairs(latent(ra), latent(rb)) / self.temperature)  # [S, types]
+            cross = self._pair_cross(ra, rb, new)
+            args = (latent(ra), latent(rb)) if cross is None else (latent(ra), latent(rb), cross)
+            prob = torch.sigmoid(self.model.decode_pairs(*args) / self.temperature)  # [S, types]
             mean = prob.mean(0)
             std = prob.std(0) if prob.size(0) > 1 else None
             top = mean.topk(k_top)
