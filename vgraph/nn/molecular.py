@@ -197,7 +197,12 @@ class AtomCrossAttention(nn.Module):
     def project(self, h: torch.Tensor) -> torch.Tensor:
         return self.qkv(h)
 
+    block = 16_384  # pairs per pass: the padded rows of one pass stay a few hundred MB
+
     def forward(self, qkv: torch.Tensor, ptr: torch.Tensor, heads: torch.Tensor, tails: torch.Tensor):
+        if heads.numel() > self.block:  # pairs are independent: the same numbers in blocks
+            parts = [self(qkv, ptr, h, t) for h, t in zip(heads.split(self.block), tails.split(self.block))]
+            return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         counts = ptr[1:] - ptr[:-1]
         nh, nt = counts[heads], counts[tails]
         # group pairs by (head size, tail size), each rounded up to a ~1.25x size class, so that
