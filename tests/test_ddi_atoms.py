@@ -333,6 +333,22 @@ def test_cross_attention_job_trains_and_predicts(atom_run, tmp_path):
     assert same.probability[0] == df[df.row == 4].iloc[0].probability  # a row alone = inside the file
 
 
+def test_evaluate_mode_reproduces_the_runs_cold_metrics(tmp_path):
+    import json
+    root = tmp_path / "data"
+    root.mkdir()
+    write_drugbank(root)
+    cold = [*ATOM_ARGS, "--protocol", "cold", "--folds", "0", "--epochs", "2", "--root", str(root)]
+    run = train_ddi.main([*cold, "--out", str(tmp_path / "r")])
+    again = train_ddi.main([*cold[:-4], "--folds", "0", "--root", str(root), "--evaluate",
+                            str(tmp_path / "r" / "model.pt"), "--out", str(tmp_path / "e")])
+    for k in ("s1_auroc", "s2_auroc", "s2_acc", "val_auroc"):
+        assert again["metrics"][k]["mean"] == pytest.approx(run["metrics"][k]["mean"], abs=1e-6)
+    saved = json.loads((tmp_path / "e" / "summary.json").read_text())
+    assert saved["job"] == "ddi/drugbank-evaluate" and saved["cold_negatives"] == "files"
+    assert not (tmp_path / "e" / "model.pt").exists()
+
+
 def test_samples_zero_is_the_atom_posterior_mean(atom_run, tmp_path):
     import vgraph
     from vgraph.data.drugbank import ddi_graph
@@ -443,6 +459,10 @@ def test_job_reports_calibration_and_ships_a_half_model(atom_run, tmp_path):
     (["--dataset", "drugbank", "--mol-layers", "2"], "--mol-layers applies to --encoder atoms only"),
     (["--dataset", "drugbank", "--encoder", "descriptors", "--mol-hidden", "8"], "--mol-hidden applies to --encoder atoms only"),
     (["--dataset", "drugbank", "--cross-attention", "8"], "--cross-attention applies to --encoder atoms only"),
+    (["--dataset", "drugbank", "--cold-negatives", "dsn-ddi"], "apply to --protocol cold only"),
+    (["--dataset", "drugbank", "--protocol", "cold", "--folds", "0", "1", "--evaluate", "a.pt"],
+     "one model file per fold"),
+    (["--dataset", "ogbl-ddi", "--evaluate", "a.pt"], "--evaluate applies to --dataset drugbank only"),
     (["--dataset", "drugbank", "--encoder", "atoms", "--mol-layers", "0"], "--mol-layers: must be >= 1"),
     (["--encoder", "atoms"], "--encoder applies to --dataset drugbank only"),
 ])

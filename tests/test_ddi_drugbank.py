@@ -117,3 +117,26 @@ def test_corrupt_respects_candidates():
     g = torch.Generator().manual_seed(0)
     neg = corrupt(pos, 6, known_pairs(pos, 6), g, candidates=torch.tensor([4, 5]))
     assert set(neg[:, :2].flatten().tolist()) & {4, 5}
+
+
+def test_dsn_ddi_negatives_follow_its_rules():
+    from vgraph.data.drugbank import dsn_ddi_negatives
+    n = 12
+    # type 0: drug 0 is the head of 9 tails (many tails per head: its head is replaced most often);
+    # type 1: 9 heads share tail 11 (many heads per tail: the tail is replaced most often)
+    everything = torch.tensor([[0, t, 0] for t in range(1, 10)] + [[h, 11, 1] for h in range(1, 10)])
+    pos = everything.clone()
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    neg = dsn_ddi_negatives(pos, everything, n, g1)
+    assert torch.equal(neg, dsn_ddi_negatives(pos, everything, n, g2))  # seeded
+    changed_head, changed_tail = neg[:, 0] != pos[:, 0], neg[:, 1] != pos[:, 1]
+    assert (changed_head ^ changed_tail).all() and torch.equal(neg[:, 2], pos[:, 2])
+    pool = set(pos[:, :2].flatten().tolist())
+    assert set(neg[:, :2].flatten().tolist()) <= pool  # drugs of the set itself
+    true = {tuple(r) for r in everything.tolist()}
+    assert not any(tuple(r) in true for r in neg.tolist()) and (neg[:, 0] != neg[:, 1]).all()
+    # the bern rule over many draws: type 0 mostly replaces heads, type 1 mostly tails
+    many = pos.repeat(200, 1)
+    neg = dsn_ddi_negatives(many, everything, n, torch.Generator().manual_seed(0))
+    head = neg[:, 0] != many[:, 0]
+    assert head[many[:, 2] == 0].float().mean() > 0.85 and head[many[:, 2] == 1].float().mean() < 0.15

@@ -41,8 +41,9 @@ import torch
 
 from vgraph.chem.descriptors import DrugFeaturizer, raw_drug_features
 from vgraph.chem.drug_graphs import atom_feature_sizes, drug_atom_graphs, num_bond_types
-from vgraph.data.drugbank import cold_split, warm_split
+from vgraph.data.drugbank import COLD_NEGATIVES, cold_split, warm_split
 from vgraph.data.registry import load
+from vgraph.errors import DataFormatError
 from vgraph.models.ddi import AtomDDIModel, ContextDDIModel, EmbeddingLinkPredictor, atom_batch
 from vgraph.runs import (add_common_args, add_kl_args, bounded, dropout_rate, job_entry, job_parser,
                          kl_from_args, nonneg_float, nonneg_int, plot_curves, positive_float, positive_int,
@@ -56,10 +57,11 @@ DEFAULTS = {"ogbl-ddi": PRESETS["vgraph"],
             "drugbank": dict(epochs=20, lr=0.002, hidden=128, layers=2, dropout=0.3, batch_size=8192,
                              eval_every=1, protocol="warm", latent=64, isolate=0.2, encoder="descriptors",
                              mol_layers=3, mol_hidden=64, mol_features="descriptors", ship=None,
-                             cross_attention=0)}
+                             cross_attention=0, cold_negatives="files", evaluate=None)}
 ATOMS_ONLY = ("mol_layers", "mol_hidden", "mol_features", "ship", "cross_attention")
 ONLY = {"ogbl-ddi": ("preset", "variational", *(k for k in PRESETS["v1"] if k not in DEFAULTS["drugbank"])),
-        "drugbank": ("protocol", "folds", "latent", "isolate", "encoder", *ATOMS_ONLY)}
+        "drugbank": ("protocol", "folds", "latent", "isolate", "encoder", "cold_negatives", "evaluate",
+                     *ATOMS_ONLY)}
 HEADLINE = {"ogbl-ddi": ("test_hits@10", "test_hits@20", "test_hits@30", "val_hits@20"),
             "warm": ("test_acc", "test_auroc", "test_auprc", "test_f1", "val_auroc"),
             "cold": ("s1_acc", "s1_auroc", "s1_auprc", "s1_f1", "s2_acc", "s2_auroc", "s2_auprc",
@@ -85,6 +87,13 @@ def parse_args(argv=None, prog=None):
     p.add_argument("--latent", type=positive_int, **per, help="drugbank: latent width (64)")
     p.add_argument("--isolate", type=dropout_rate, **per,
                    help="drugbank: fraction of drugs whose graph edges are dropped per step (0.2)")
+    p.add_argument("--cold-negatives", choices=COLD_NEGATIVES, **per,
+                   help="drugbank cold: evaluation negatives, files (the $h/$t column of val/s1/s2, the default) "
+                        "or dsn-ddi (drawn once, seeded, the way DSN-DDI's own evaluation draws them: from the "
+                        "set's own drugs, head or tail by the per-type bern rule)")
+    p.add_argument("--evaluate", nargs="+", metavar="MODEL", default=argparse.SUPPRESS,
+                   help="drugbank cold: train nothing; evaluate these model.pt files, one per --folds entry, "
+                        "on their folds (e.g. with --cold-negatives dsn-ddi) and write summary.json")
     p.add_argument("--encoder", choices=["descriptors", "atoms"], **per,
                    help="drugbank: structure encoder, descriptors (RDKit descriptors + Morgan bits) or atoms "
                         "(atom-graph message passing + substructure co-attention) (descriptors)")
@@ -160,8 +169,13 @@ def parse_args(argv=None, prog=None):
             p.error("--runs does not apply to --protocol cold: it runs one run per --folds entry")
         args.folds = args.folds or [0, 1, 2]
         args.runs = len(args.folds)
+        if args.evaluate is not None and len(args.evaluate) != len(args.folds):
+            p.error(f"--evaluate: give one model file per fold ({len(args.folds)} folds, "
+                    f"{len(args.evaluate)} files)")
     elif args.folds is not None:
         p.error("--folds applies to --protocol cold only")
+    elif args.dataset == "drugbank" and (args.cold_negatives != "files" or args.evaluate is not None):
+        p.error("--cold-negatives and --evaluate apply to --protocol cold only")
     return args
 
 
@@ -215,7 +229,29 @@ def ogbl(args, config):
     return summary
 
 
+def drugbank_evaluate(args, config):
+    """``--evaluate``: each fold's model file on its fold's evaluation sets, no training."""
+    from vgraph.tasks.ddi_predict import load_predictor
+    data = load("drugbank", args.root)
+
+    def one_run(r, seed, run_dir):
+        split = cold_split(data, args.folds[r], args.cold_negatives, seed)
+        predictor = load_predictor(args.evaluate[r])
+        if getattr(predictor, "drug_ids", None) != list(data.drug_ids):
+            raise DataFormatError(f"{args.evaluate[r]} is not a DrugBank model of this drug table")
+        print(f"run {r}: {split.summary()}; {args.evaluate[r]}", flush=True)
+        return {"metrics": predictor.evaluate(split), "extra": {"split": split.summary(),
+                                                                 "model": str(args.evaluate[r])}}
+
+    summary = run_seeds(args, one_run, job="ddi/drugbank-evaluate", config=config, headline=HEADLINE["cold"],
+                        title=f"drugbank cold, {args.cold_negatives} negatives", curve=None,
+                        extra={"protocol": "cold", "cold_negatives": args.cold_negatives})
+    return summary
+
+
 def drugbank(args, config):
+    if args.evaluate is not None:
+        return drugbank_evaluate(args, config)
     best = {}
     data = load("drugbank", args.root)
     say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
@@ -228,7 +264,8 @@ def drugbank(args, config):
     print(f"drugbank: {data.num_drugs} drugs, {data.tuples.size(0)} tuples", flush=True)
 
     def one_run(r, seed, run_dir):
-        split = warm_split(data, seed) if args.protocol == "warm" else cold_split(data, args.folds[r])
+        split = warm_split(data, seed) if args.protocol == "warm" else \
+            cold_split(data, args.folds[r], args.cold_negatives, seed)
         print(f"run {r}: {split.summary()}", flush=True)
         feat = None
         if args.encoder == "atoms":

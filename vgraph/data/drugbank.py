@@ -19,7 +19,8 @@ Protocols (one function each, explicit roles in the returned :class:`DDISplit`):
   pair has no known interaction), fixed for validation/test, fresh each epoch for training.
 * :func:`cold_split` — a DSN-DDI fold: train on ``train.csv``; validation, S1 (both drugs
   unseen in training) and S2 (one unseen) with the negatives written in the files
-  (``DBxxxx$h``: replace the head, ``$t``: replace the tail).
+  (``DBxxxx$h``: replace the head, ``$t``: replace the tail), or (``negatives="dsn-ddi"``)
+  with negatives drawn the way DSN-DDI's own evaluation draws them (:func:`dsn_ddi_negatives`).
 """
 from __future__ import annotations
 
@@ -185,20 +186,75 @@ def _file_negatives(data: DrugBankDDI, df: pd.DataFrame, pos: torch.Tensor, what
     return neg
 
 
-def cold_split(data: DrugBankDDI, fold: int = 0) -> DDISplit:
-    """DSN-DDI cold-start fold: train / val / S1 (both unseen) / S2 (one unseen), file negatives."""
+COLD_NEGATIVES = ("files", "dsn-ddi")
+
+
+def cold_split(data: DrugBankDDI, fold: int = 0, negatives: str = "files", seed: int = 0) -> DDISplit:
+    """DSN-DDI cold-start fold: train / val / S1 (both unseen) / S2 (one unseen). Evaluation
+    negatives: ``"files"`` (the ``$h``/``$t`` column of each file) or ``"dsn-ddi"`` (drawn once,
+    seeded, by :func:`dsn_ddi_negatives`)."""
+    if negatives not in COLD_NEGATIVES:
+        raise ValueError(f"negatives must be one of {COLD_NEGATIVES}, got {negatives!r}")
     folder = data.base / "cold_start" / f"fold{fold}"
     ev = {}
     train = None
+    generator = torch.Generator().manual_seed(seed)
     for name in ("train", "val", "s1", "s2"):
         df = _read_csv(folder / f"{name}.csv.gz")
         pos = _tuples(data, df, f"{folder.name}/{name}")
         if name == "train":
             train = pos
-        else:
+        elif negatives == "files":
             ev[name] = (pos, _file_negatives(data, df, pos, f"{folder.name}/{name}"))
+        else:
+            ev[name] = (pos, dsn_ddi_negatives(pos, data.tuples, data.num_drugs, generator))
     drugs = torch.unique(train[:, :2])
-    return DDISplit(f"cold{fold}", train, ev, drugs, data.num_drugs)
+    tag = "" if negatives == "files" else f"-{negatives}"
+    return DDISplit(f"cold{fold}{tag}", train, ev, drugs, data.num_drugs)
+
+
+def dsn_ddi_negatives(pos: torch.Tensor, everything: torch.Tensor, num_drugs: int, generator) -> torch.Tensor:
+    """One negative per positive of an evaluation set, drawn as DSN-DDI's evaluation does
+    (``drugbank_test/data_preprocessing.py`` of microsoft/Drug-Interaction-Research,
+    ``DrugDataset(..., disjoint_split=True)``): the replacement drug comes from the drugs of
+    this set's own tuples; the head is replaced with probability ``tph_r / (tph_r + hpt_r)``
+    (tails per head and heads per tail of type ``r`` over all tuples, the "bern" rule), else the
+    tail; a drug that is a true head of ``(t, r)`` (tail of ``(h, r)``) in ``everything`` is
+    redrawn. Unlike DSN-DDI the draw is seeded and made once (its code redraws at every
+    evaluation), and a self-pair is redrawn. Shapes: ``[T, 3] -> [T, 3]``."""
+    num_types = int(everything[:, 2].max()) + 1 if everything.numel() else 1
+    counts = torch.bincount(everything[:, 2], minlength=num_types).double()
+    heads = torch.unique(everything[:, 2] * num_drugs + everything[:, 0])
+    tails = torch.unique(everything[:, 2] * num_drugs + everything[:, 1])
+    n_heads = torch.bincount(heads // num_drugs, minlength=num_types).double().clamp(min=1)
+    n_tails = torch.bincount(tails // num_drugs, minlength=num_types).double().clamp(min=1)
+    tph, hpt = counts / n_heads, counts / n_tails
+    p_head = torch.where(tph + hpt > 0, tph / (tph + hpt).clamp(min=1e-12), torch.full_like(tph, 0.5))
+
+    def key(h, t, r):
+        return (h * num_drugs + t) * num_types + r
+
+    true = torch.unique(key(everything[:, 0], everything[:, 1], everything[:, 2]))
+    pool = torch.unique(pos[:, :2])
+    head = torch.rand(pos.size(0), generator=generator, dtype=torch.float64) < p_head[pos[:, 2]]
+    neg = pos.clone()
+    todo = torch.arange(pos.size(0))
+    for _ in range(100):
+        if todo.numel() == 0:
+            break
+        new = pool[torch.randint(0, pool.numel(), (todo.numel(),), generator=generator)]
+        hd = head[todo]
+        h = torch.where(hd, new, pos[todo, 0])
+        t = torch.where(hd, pos[todo, 1], new)
+        k = key(h, t, pos[todo, 2])
+        at = torch.searchsorted(true, k).clamp(max=true.numel() - 1)
+        bad = (true[at] == k) | (h == t)
+        ok = ~bad
+        neg[todo[ok], 0], neg[todo[ok], 1] = h[ok], t[ok]
+        todo = todo[bad]
+    if todo.numel():
+        raise DataFormatError(f"could not draw DSN-DDI negatives for {todo.numel()} tuples")
+    return neg
 
 
 def ddi_graph(tuples: torch.Tensor, num_nodes: int, keep: torch.Tensor | None = None) -> SparseGraph:
