@@ -302,3 +302,22 @@ def test_weight_average_is_validated_checkpointed_and_resumed(tmp_path):
 def load_checkpoint_keys(path) -> set:
     from vgraph.train import load_checkpoint
     return {k for k, v in load_checkpoint(path).items() if v is not None}
+
+
+def test_a_flag_added_later_at_its_old_value_does_not_block_resume(tmp_path):
+    import pytest
+    from vgraph.errors import CheckpointError
+    from vgraph.train.checkpoint import config_diff, config_fingerprint, load_checkpoint, save_checkpoint
+    old = {"dataset": "drugbank", "lr": 0.002, "epochs": 5}
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"x": 1}, config_fingerprint(old), config=old)
+    now = {**old, "epochs": 9, "cross_attention": 0, "cold_negatives": "files"}  # new flags, old behaviour
+    assert config_diff(old, now) == []
+    assert load_checkpoint(path, config_fingerprint(now), config=now)["x"] == 1
+    changed = {**now, "cross_attention": 64}  # a new flag set to something new is a change
+    with pytest.raises(CheckpointError, match=r"cross_attention: '<unset>' -> 64"):
+        load_checkpoint(path, config_fingerprint(changed), config=changed)
+    with pytest.raises(CheckpointError, match="lr"):
+        load_checkpoint(path, config_fingerprint({**now, "lr": 0.1}), config={**now, "lr": 0.1})
+    with pytest.raises(CheckpointError, match="fingerprint"):  # nothing to compare against
+        load_checkpoint(path, config_fingerprint(now))

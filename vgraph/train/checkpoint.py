@@ -26,6 +26,11 @@ _TRAILER_LEN = len(CHECKSUM_MARKER) + 32
 EXTENDABLE_KEYS = frozenset({"epochs"})
 
 
+# Flags added after a run may have started, with the value that means "as before": a
+# checkpoint written without the key resumes when the key has that value now.
+ADDED_KEYS = {"cn_channels": 0, "cross_attention": 0, "cold_negatives": "files", "evaluate": None}
+
+
 def _defining(config: dict | None) -> dict:
     return {k: v for k, v in (config or {}).items() if k not in EXTENDABLE_KEYS}
 
@@ -40,6 +45,10 @@ def config_diff(saved: dict, current: dict) -> list[str]:
     """``key: saved -> current`` for every defining key that differs between two configs."""
     saved = json.loads(json.dumps(_defining(saved), default=str))
     current = json.loads(json.dumps(_defining(current), default=str))
+    for k, neutral in ADDED_KEYS.items():  # a key added later, at its neutral value, changes nothing
+        for one, other in ((saved, current), (current, saved)):
+            if k not in one and k in other and other[k] == neutral:
+                del other[k]
     return [f"{k}: {saved.get(k, '<unset>')!r} -> {current.get(k, '<unset>')!r}"
             for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
 
@@ -117,17 +126,18 @@ def load_checkpoint(path, fingerprint: str | None = None, map_location="cpu",
         raise CheckpointError(f"{path} has checkpoint format {str(state.get('version'))[:40]}, "
                               f"this vgraph reads {FORMAT_VERSION}")
     if fingerprint is not None and not _is(state.get("fingerprint"), str, fingerprint):
-        differ = []
+        differ, compared = [], False
         if config is not None and isinstance(state.get("config_json"), str):
             try:
-                differ = config_diff(json.loads(state["config_json"]), config)
+                differ, compared = config_diff(json.loads(state["config_json"]), config), True
             except ValueError:
-                differ = []
+                pass
         if differ:
             raise CheckpointError(f"{path} was written for a different model or configuration: "
                                   f"{'; '.join(differ)} (only --epochs may change on --resume)")
-        raise CheckpointError(f"{path} was written for a different model or configuration "
-                              f"(fingerprint {str(state.get('fingerprint'))[:40]}, expected {fingerprint})")
+        if not compared:  # no readable config to compare (an empty diff: only keys added since, at their old value)
+            raise CheckpointError(f"{path} was written for a different model or configuration "
+                                  f"(fingerprint {str(state.get('fingerprint'))[:40]}, expected {fingerprint})")
     return state
 
 
