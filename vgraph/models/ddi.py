@@ -75,7 +75,9 @@ class _PairDDIModel(nn.Module):
     def posterior(self, x, graph: SparseGraph):
         raise NotImplementedError
 
-    def decode_pairs(self, zh: torch.Tensor, zt: torch.Tensor) -> torch.Tensor:
+    def decode_pairs(self, zh: torch.Tensor, zt: torch.Tensor, cross=None) -> torch.Tensor:
+        """All-type logits of head and tail latents; ``cross``: a pair's cross-attention
+        readouts (only :class:`AtomDDIModel` with ``cross_attention`` has them)."""
         raise NotImplementedError
 
     def encode(self, x, graph: SparseGraph) -> torch.Tensor:
@@ -131,8 +133,10 @@ class ContextDDIModel(_PairDDIModel):
         joint = self.with_context(F.relu(self.mol(x)), graph)  # feature axis: every drug sees both branches
         return self.mu(joint), self.logstd(joint).clamp(-10, 5)
 
-    def decode_pairs(self, zh: torch.Tensor, zt: torch.Tensor) -> torch.Tensor:
+    def decode_pairs(self, zh: torch.Tensor, zt: torch.Tensor, cross=None) -> torch.Tensor:
         """All-type logits from head and tail latents ``[P, latent]`` each -> ``[P, num_types]``."""
+        if cross is not None:
+            raise ValueError("this model has no cross attention")
         return self.decoder(torch.cat([zh, zt, zh * zt], -1))
 
 

@@ -188,6 +188,8 @@ class AtomCrossAttention(nn.Module):
     Args: in_dim: atom state width. dim: attention width. budget: attention cells per chunk.
     """
 
+    block = 16_384  # pairs per pass: the padded rows of one pass stay a few hundred MB
+
     def __init__(self, in_dim: int, dim: int = 64, budget: int = 3_000_000):
         super().__init__()
         self.qkv = nn.Linear(in_dim, 3 * dim)
@@ -196,8 +198,6 @@ class AtomCrossAttention(nn.Module):
 
     def project(self, h: torch.Tensor) -> torch.Tensor:
         return self.qkv(h)
-
-    block = 16_384  # pairs per pass: the padded rows of one pass stay a few hundred MB
 
     def forward(self, qkv: torch.Tensor, ptr: torch.Tensor, heads: torch.Tensor, tails: torch.Tensor):
         if heads.numel() > self.block:  # pairs are independent: the same numbers in blocks
@@ -227,15 +227,16 @@ class AtomCrossAttention(nn.Module):
                 mask_h, mask_t = pos_h[None] < nh[sel][:, None], pos_t[None] < nt[sel][:, None]
                 index += [torch.where(mask_h, ptr[heads[sel]][:, None] + pos_h[None], 0).flatten(),
                           torch.where(mask_t, ptr[tails[sel]][:, None] + pos_t[None], 0).flatten()]
-                plan.append((sel, wh, wt, mask_h, mask_t))
+                plan.append((sel, wh, wt, mask_h, mask_t, nh[sel], nt[sel]))
         if not plan:
             empty = qkv.new_zeros(0, self.dim)
             return empty, empty
         rows = qkv[torch.cat(index)].split([i.numel() for i in index])
         out_h, out_t = [], []
-        for k, (sel, wh, wt, mask_h, mask_t) in enumerate(plan):
+        for k, (sel, wh, wt, mask_h, mask_t, sh, st) in enumerate(plan):
             c = sel.numel()
-            rh, rt = self._chunk(rows[2 * k].view(c, wh, -1), rows[2 * k + 1].view(c, wt, -1), mask_h, mask_t)
+            rh, rt = self._chunk(rows[2 * k].view(c, wh, -1), rows[2 * k + 1].view(c, wt, -1),
+                                 mask_h, mask_t, sh, st)
             out_h.append(rh)
             out_t.append(rt)
         order = torch.cat([p[0] for p in plan])
@@ -243,11 +244,11 @@ class AtomCrossAttention(nn.Module):
         inverse[order] = torch.arange(order.numel())
         return self.norm(torch.cat(out_h)[inverse]), self.norm(torch.cat(out_t)[inverse])
 
-    def _chunk(self, rows_h, rows_t, mask_h, mask_t):
-        """One chunk: ``rows_h [C, Wh, 3d]`` / ``rows_t [C, Wt, 3d]`` padded atom projections."""
+    def _chunk(self, rows_h, rows_t, mask_h, mask_t, nh, nt):
+        """One chunk: ``rows_h [C, Wh, 3d]`` / ``rows_t [C, Wt, 3d]`` padded atom projections
+        (masks of the real atoms; ``nh``/``nt`` their counts)."""
         qh, kh, vh = rows_h.split(self.dim, -1)
         qt, kt, vt = rows_t.split(self.dim, -1)
-        nh, nt = mask_h.sum(1), mask_t.sum(1)
         scores = torch.bmm(qh, kt.transpose(1, 2)) / math.sqrt(self.dim)  # [C, Wh, Wt]
         low = torch.finfo(scores.dtype).min
         to_t = torch.softmax(scores.masked_fill(~mask_t[:, None, :], low), 2)  # head atoms over tail atoms

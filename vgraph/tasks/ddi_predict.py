@@ -398,9 +398,8 @@ class DrugBankPredictor(_Base):
 
         k_top = min(top_k, self.model.num_types)
         for k, ra, rb in todo:
-            cross = self._pair_cross(ra, rb, new)
-            args = (latent(ra), latent(rb)) if cross is None else (latent(ra), latent(rb), cross)
-            prob = torch.sigmoid(self.model.decode_pairs(*args) / self.temperature)  # [S, types]
+            logits = self.model.decode_pairs(latent(ra), latent(rb), self._pair_cross(ra, rb, new))
+            prob = torch.sigmoid(logits / self.temperature)  # [S, types]
             mean = prob.mean(0)
             std = prob.std(0) if prob.size(0) > 1 else None
             top = mean.topk(k_top)
