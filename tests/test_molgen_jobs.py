@@ -271,3 +271,67 @@ def test_half_storage_keeps_a_tensor_past_the_float16_range(tmp_path):
     assert state["atom_counts"].dtype == model.atom_counts.dtype
     back, _ = load_generator(tmp_path / "cf.pt")
     assert torch.equal(back.atom_counts, model.atom_counts) and torch.isfinite(back.atom_counts).all()
+
+
+def test_init_from_copies_the_weights_and_names_a_mismatch(tmp_path, capsys):
+    """`--init-from MODEL` starts a run from another run's weights (fresh optimiser and lr
+    schedule); a file of another size or kind is one line naming what differs."""
+    from vgraph.tasks.molgen import build_generator, init_generator, load_generator
+    data = tmp_path / "mols.smi"
+    data.write_text("\n".join(GOOD * 4) + "\n")
+    base = ["molgen", "--dataset", str(data), "--batch-size", "8", "--latent", "4", "--layers", "1",
+            "--num-samples", "0", "--no-progress"]
+    code, _, err = _run(base + ["--max-steps", "2", "--hidden", "16", "--out", str(tmp_path / "a")], capsys)
+    assert code == 0, err
+    src, _ = load_generator(tmp_path / "a" / "model.pt")
+    fresh = build_generator("molvae", src.vocab, src.max_atoms, hidden=16, latent=4, num_layers=1)
+    assert any(not torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), src.state_dict().values()))
+    init_generator(fresh, tmp_path / "a" / "model.pt")
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), src.state_dict().values()))
+    # the CLI: training starts from those weights and says so
+    code, out, err = _run(base + ["--max-steps", "1", "--hidden", "16", "--init-from", str(tmp_path / "a" / "model.pt"),
+                                  "--out", str(tmp_path / "b")], capsys)
+    assert code == 0, err
+    assert "weights from" in out and "vgraph molgen --dataset" in out
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["config"]["init_from"].endswith("model.pt")
+    # another width, another kind: refused before training, one line
+    for extra, message in ((["--hidden", "32"], "hidden differs"),
+                           (["--hidden", "16", "--model", "catflow"], "holds a molvae model")):
+        code, _, err = _run(base + ["--max-steps", "1", *extra, "--init-from", str(tmp_path / "a" / "model.pt"),
+                                    "--out", str(tmp_path / "c")], capsys)
+        assert code == 1 and err.count("\n") == 1 and message in err, err
+        assert not (tmp_path / "c" / "model.pt").exists()
+
+
+def test_catflow_bf16_sampling_runs_the_denoiser_in_bfloat16(tmp_path, capsys, monkeypatch):
+    """`vgraph generate --bf16`: the denoiser runs under bfloat16 autocast (seen in its output
+    dtype), the posteriors and the state stay float32, the option is recorded; without it the
+    samples are those of float32."""
+    from vgraph.chem import Vocabulary, clean_smiles
+    from vgraph.models.catflow import CatFlow
+    from vgraph.tasks.molgen import build_generator, save_generator
+    mols, _, _ = clean_smiles(GOOD)
+    torch.manual_seed(0)
+    model = build_generator("catflow", Vocabulary.build(mols), 6, atom_counts=[0, 1, 2, 3, 2, 1, 1],
+                            hidden=8, num_layers=1).eval()
+    dtypes = []
+    original = CatFlow.denoise
+
+    def spy(self, *a, **k):
+        node, edge = original(self, *a, **k)
+        dtypes.append(node.dtype)
+        return node, edge
+    monkeypatch.setattr(CatFlow, "denoise", spy)
+    plain = model.sample_graphs(20, steps=3, generator=torch.Generator().manual_seed(1))
+    assert set(dtypes) == {torch.float32}
+    dtypes.clear()
+    half = model.sample_graphs(20, steps=3, generator=torch.Generator().manual_seed(1), bf16=True)
+    assert set(dtypes) == {torch.bfloat16} and len(half) == len(plain) == 20
+    again = model.sample_graphs(20, steps=3, generator=torch.Generator().manual_seed(1))
+    assert all(a[0] == b[0] and np.array_equal(a[1], b[1]) for a, b in zip(plain, again))
+    save_generator(tmp_path / "cf.pt", model, "qm9")
+    code, _, err = _run(["generate", "--checkpoint", str(tmp_path / "cf.pt"), "--num-samples", "6", "--bf16",
+                         "--flow-steps", "2", "--reference", "none", "--no-fcd", "--grid", "0", "--no-plot",
+                         "--no-progress", "--out", str(tmp_path / "gen")], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "gen" / "summary.json").read_text())["sampler"]["bf16"] is True

@@ -41,6 +41,9 @@ def build_parser(prog=None):
     p.add_argument("--time-schedule", choices=list(TIME_SCHEDULES), default="uniform",
                    help="CatFlow: times of the Euler steps (polydec: finer towards the end, where bonds "
                         "are decided)")
+    p.add_argument("--bf16", action="store_true",
+                   help="CatFlow: run the denoiser under bfloat16 autocast (about 1.6x faster on CPUs with "
+                        "AVX512-BF16, slower on CPUs without; samples differ from float32's)")
     p.add_argument("--batch-size", type=positive_int, default=1000, help="molecules sampled at once")
     p.add_argument("--reference", default="auto",
                    help="dataset for novelty/test metrics: auto (the checkpoint's), qm9, moses, zinc250k, none")
@@ -73,7 +76,7 @@ def main(argv=None, prog=None):
         return {"shipped_stats": str(path)}
     model, info = molgen.load_generator(args.checkpoint, device=args.device)
     sampler = molgen.sampler_options(info["kind"], args.temperature, args.flow_steps, args.decode,
-                                      args.time_schedule)
+                                      args.time_schedule, bf16=args.bf16)
     gen = torch.Generator().manual_seed(args.seed)
     torch.manual_seed(args.seed)
     t1 = time.perf_counter()

@@ -62,6 +62,10 @@ def build_parser(prog=None):
     p.add_argument("--num-samples", type=nonneg_int, default=1000, help="samples to score after training (0: none)")
     p.add_argument("--no-fcd", action="store_true", help="skip FCD")
     p.add_argument("--half", action="store_true", help="store model.pt weights as float16")
+    p.add_argument("--init-from", default=None, metavar="MODEL",
+                   help="start from the weights of a generator file (or 'molvae' / 'catflow', the shipped "
+                        "QM9 models) built with the same --model, --hidden, --layers and vocabulary; the "
+                        "optimiser and the lr schedule start afresh")
     add_kl_args(p, beta=1.0, norm="node")  # MolVAE's KL term, per molecule by default
     add_common_args(p, "runs/molgen", runs=False, resume=True)
     return p
@@ -97,6 +101,9 @@ def main(argv=None, prog=None):
                                        atom_counts=atom_count_histogram(train), hidden=args.hidden,
                                        num_layers=args.layers, edge_weight=args.edge_weight,
                                        self_cond=not args.no_self_cond, train_time=args.train_time)
+    if args.init_from:
+        init_info = molgen.init_generator(model, args.init_from)
+        print(f"[train] weights from {init_info['path']} ({init_info['meta'].get('command', 'no command recorded')})")
     device = torch.device(args.device)
     model.to(device)
     task = molgen.MolGenTask(train, batch_size=args.batch_size, seed=args.seed, device=device, bf16=args.bf16,

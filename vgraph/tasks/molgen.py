@@ -224,6 +224,29 @@ def load_generator(path=None, device="cpu"):
     return model, info
 
 
+# constructor arguments that shape the loss, not the weights: --init-from may change them
+_TRAINING_OPTIONS = {"edge_weight", "train_time", "kl"}
+
+
+def init_generator(model, source) -> dict:
+    """Copy the weights of the generator file ``source`` (a path, or ``"molvae"`` /
+    ``"catflow"`` for the shipped QM9 models) into ``model``, which must be the same kind,
+    configuration and vocabulary; returns the source's ``info`` (see :func:`load_generator`).
+    A file that does not fit raises :class:`CheckpointError` naming the difference."""
+    src, info = load_generator(source)
+    kind = generator_kind(model)
+    if info["kind"] != kind:
+        raise CheckpointError(f"--init-from {source}: holds a {info['kind']} model, this run trains a {kind}")
+    mine, theirs = _kwargs(model), _kwargs(src)
+    for key in sorted((set(mine) | set(theirs)) - _TRAINING_OPTIONS):
+        if mine.get(key) != theirs.get(key):
+            what = "vocabulary" if key == "vocab" else key
+            raise CheckpointError(f"--init-from {source}: {what} differs "
+                                  f"(this run {mine.get(key)!r}, the file {theirs.get(key)!r})"[:300])
+    model.load_state_dict(src.state_dict())
+    return info
+
+
 def _legacy_generator(path):
     """``(model, meta)`` from a generator file written before the hub format (keys ``kind``,
     ``config``, ``vocab``, ``kl``, ``model``), or ``None`` if ``path`` is not one. The hub
@@ -278,11 +301,14 @@ def sample_smiles(model, num_samples: int, *, batch_size: int = 1000, generator:
 
 
 def sampler_options(kind: str, temperature: float = 1.0, flow_steps: int = 50, decode: str = "argmax",
-                    time_schedule: str = "uniform") -> dict:
+                    time_schedule: str = "uniform", bf16: bool = False) -> dict:
     """The keyword arguments of ``sample_graphs`` a generator of ``kind`` takes."""
     if kind == "molvae":
         return {"temperature": temperature}
-    return {"steps": flow_steps, "decode": decode, "schedule": time_schedule}
+    options = {"steps": flow_steps, "decode": decode, "schedule": time_schedule}
+    if bf16:
+        options["bf16"] = True
+    return options
 
 
 # ------------------------------------------------------------------- scoring
