@@ -20,7 +20,7 @@ echo "== vgraph --help"; vgraph --help; echo "rc=$?"
 echo "== quick start 1"; /usr/bin/time -f "%e s" vgraph linkpred --dataset Cora --model vgae --runs 10 --no-progress --out runs/cora; echo "rc=$?"
 echo "== generate"; /usr/bin/time -f "%e s" vgraph generate --num-samples 200 --out runs/gen --no-progress; echo "rc=$?"
 python -c "import json; s=json.load(open('runs/gen/summary.json')); m=s['metrics']; print({k: m[k] for k in m if 'fcd' in k.lower() or k in ('validity','uniqueness')})"
-echo "== generate, shipped CatFlow"; /usr/bin/time -f "%e s" vgraph generate --checkpoint catflow --num-samples 200 --out runs/gen_cf --no-progress; echo "rc=$?"
+echo "== generate, shipped CatFlow"; /usr/bin/time -f "%e s" vgraph generate --checkpoint catflow --flow-steps 100 --num-samples 200 --out runs/gen_cf --no-progress; echo "rc=$?"
 echo "== predict-ddi, shipped model"
 printf 'drug1,drug2\nDB01115,DB01136\n DB00363 , DB01154\ndb01115,CC(=O)Nc1ccc(O)cc1\nCC(C)Cc1ccc(cc1)C(C)C(=O)O,DB01136\nDB01115,DB99999\nDB00363,C1CC(((\n,\nDB01115,DB01136\nDB09000,DB00821\nCCOC(=O)C,CC(=O)N\n' > pairs10.csv
 /usr/bin/time -f "%e s" vgraph predict-ddi --pairs pairs10.csv --out predictions.csv --no-progress; echo "rc=$?"
