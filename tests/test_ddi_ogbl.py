@@ -128,6 +128,27 @@ def test_preset_trains_two_steps_identically_under_the_same_seed(tmp_path, prese
     assert a["timing"]["median_step_s"] > 0 and "time_s" not in a["metrics"]
 
 
+def test_ema_evaluates_an_average_and_leaves_training_unchanged(tmp_path):
+    write_ogbl(tmp_path / "data")
+    plain, log_plain = _train(tmp_path, "plain")
+    ema, log_ema = _train(tmp_path, "ema", "--ema", "0.5")
+    assert ema["config"]["ema"] == 0.5 and plain["config"]["ema"] == 0.0
+    assert log_ema[0]["loss"] == log_plain[0]["loss"]  # the average is only evaluated
+    last = torch.load(tmp_path / "ema" / "run0" / "last.pt", weights_only=False)
+    avg = last["ema"]
+    assert avg is not None and int(avg["n_averaged"]) == 2  # one update a step
+    emb = next(k for k in last["model"] if "embedding" in k)
+    assert not torch.equal(avg[f"module.{emb}"], last["model"][emb])
+
+
+def test_ema_is_refused_outside_ogbl_ddi_and_out_of_range():
+    from vgraph.cli.ddi import parse_args
+    for argv in (["--dataset", "drugbank", "--ema", "0.9"], ["--ema", "1.0"], ["--ema", "-0.1"]):
+        with pytest.raises(SystemExit) as exc:
+            parse_args(["--out", "x", *argv])
+        assert exc.value.code == 2
+
+
 def test_default_preset_is_vgraph_and_flags_override_it():
     from vgraph.cli.ddi import PRESETS, parse_args
     args = parse_args(["--out", "x"])

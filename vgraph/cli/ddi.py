@@ -136,6 +136,9 @@ def parse_args(argv=None, prog=None):
     g.add_argument("--init", choices=["xavier", "orthogonal"], **per, help="initialisation of the embeddings")
     g.add_argument("--embedding-dropout", action=argparse.BooleanOptionalAction, **per,
                    help="dropout on the embeddings fed to the first layer")
+    g.add_argument("--ema", type=bounded(float, 0, 1, hi_open=True), **per,
+                   help="evaluate, select and save an exponential moving average of the weights with this decay "
+                        "(updated every step; training itself is unchanged); 0: off")
     g.add_argument("--variational", action="store_true", **per, help="VGAE latent")
     p.add_argument("--weight-decay", type=nonneg_float, default=0.0, help="Adam weight decay")
     p.add_argument("--patience", type=positive_int, default=None, help="early stopping (evaluations)")
@@ -179,11 +182,11 @@ def parse_args(argv=None, prog=None):
     return args
 
 
-def _fit(args, model, task, run_dir, monitor, config, desc, opt=None, scheduler=None):
+def _fit(args, model, task, run_dir, monitor, config, desc, opt=None, scheduler=None, ema=None):
     opt = opt or torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     res = Trainer(model, task, opt, epochs=args.epochs, monitor=monitor, patience=args.patience,
                   eval_every=args.eval_every, out_dir=run_dir, config=config, resume=args.resume,
-                  progress=not args.no_progress, desc=desc, scheduler=scheduler).fit()
+                  progress=not args.no_progress, desc=desc, scheduler=scheduler, ema_decay=ema or None).fit()
     return {"metrics": res["best_metrics"], "best_epoch": res["best_epoch"] + 1,
             "history": res["history"], "epoch_times": res["epoch_times"]}
 
@@ -205,7 +208,8 @@ def ogbl(args, config):
         model = EmbeddingLinkPredictor(**kwargs)
         task.prepare(model, seed)
         opt, scheduler = make_optimizer(model, args.lr, args.weight_decay, args.grad_clip, args.lr_decay, args.epochs)
-        res = _fit(args, model, task, run_dir, "val_hits@20", {**config, "run_seed": seed}, f"run {r}", opt, scheduler)
+        res = _fit(args, model, task, run_dir, "val_hits@20", {**config, "run_seed": seed}, f"run {r}", opt, scheduler,
+                   ema=args.ema)
         time_to_best = res["metrics"].pop("time_s", None)
         histories.append(res["history"])
         steps.extend(task.step_times)
