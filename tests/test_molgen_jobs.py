@@ -335,3 +335,35 @@ def test_catflow_bf16_sampling_runs_the_denoiser_in_bfloat16(tmp_path, capsys, m
                          "--no-progress", "--out", str(tmp_path / "gen")], capsys)
     assert code == 0, err
     assert json.loads((tmp_path / "gen" / "summary.json").read_text())["sampler"]["bf16"] is True
+
+
+def test_ship_generator_stores_float16_or_keeps_float32(tmp_path, capsys):
+    """`scripts/ship_generator.py` re-saves a run's model for the package: float16 weights by
+    default, the source's exact weights with `--float32`; the source's metrics go into the meta."""
+    import importlib.util
+    from vgraph.chem import Vocabulary, clean_smiles
+    from vgraph.tasks.molgen import build_generator, load_generator, save_generator
+    spec = importlib.util.spec_from_file_location(
+        "ship_generator", Path(__file__).resolve().parents[1] / "scripts" / "ship_generator.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mols, _, _ = clean_smiles(GOOD)
+    torch.manual_seed(0)
+    model = build_generator("catflow", Vocabulary.build(mols), 6, atom_counts=[0, 1, 2, 3, 2, 1, 1],
+                            hidden=8, num_layers=1)
+    save_generator(tmp_path / "src.pt", model, "qm9")
+    (tmp_path / "summary.json").write_text(json.dumps({"metrics": {"FCD/Test": 0.5}, "sampler": {"steps": 3}}))
+    for name, extra in (("half.pt", []), ("full.pt", ["--float32"])):
+        assert mod.main([str(tmp_path / "src.pt"), str(tmp_path / name),
+                         "--metrics", str(tmp_path / "summary.json"), *extra]) == 0
+    half, info = load_generator(tmp_path / "half.pt")
+    full, _ = load_generator(tmp_path / "full.pt")
+    assert info["meta"]["source_metrics"]["metrics"]["FCD/Test"] == 0.5
+    pairs = [(k, v, full.state_dict()[k], half.state_dict()[k]) for k, v in model.state_dict().items()
+             if v.is_floating_point()]
+    assert all(torch.equal(v, f) for _, v, f, _ in pairs)
+    assert any(not torch.equal(v, h) for _, v, _, h in pairs)
+    assert all(torch.allclose(v, h, rtol=1e-3, atol=1e-3) for _, v, _, h in pairs)
+    assert (tmp_path / "full.pt").stat().st_size > (tmp_path / "half.pt").stat().st_size
+    assert mod.main([str(tmp_path / "nowhere.pt"), str(tmp_path / "x.pt")]) == 1
+    assert "ship_generator:" in capsys.readouterr().err
