@@ -43,6 +43,15 @@ def test_readme_generate_command_exits_0_with_fcd_offline(tmp_path):
     assert {"samples.smi", "grid.png", "properties.png", "properties.csv"} <= {p.name for p in out.iterdir()}
 
 
+def _load_script(name):
+    """``scripts/<name>.py`` as a module (the maintainer scripts are not in the package)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def _run(argv, capsys):
     """``vgraph <argv>`` in-process: (exit code, stdout, stderr)."""
     try:
@@ -221,11 +230,7 @@ def test_molgen_resume_extends_epochs_and_names_a_changed_flag(tmp_path, capsys)
 
 
 def test_check_samples_recounts_with_rdkit(tmp_path, capsys):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        "check_samples", Path(__file__).resolve().parent.parent / "scripts" / "check_samples.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _load_script("check_samples")
     (tmp_path / "samples.smi").write_text("CCO\n\nOCC\nC1CC1\nC.C\n")
     assert mod.recount(["CCO", "", "OCC", "C1CC1", "C.C"]) == {
         "samples": 5, "validity": 0.8, "validity_connected": 0.6, "uniqueness": 0.75}
@@ -239,7 +244,7 @@ def test_check_samples_recounts_with_rdkit(tmp_path, capsys):
 
 
 def test_generate_with_the_shipped_catflow_by_name(tmp_path, capsys):
-    """`--checkpoint catflow` is the QM9 CatFlow shipped in the package (float16 weights; its
+    """`--checkpoint catflow` is the QM9 CatFlow shipped in the package (float32 weights; its
     atom-count histogram, past float16's range, kept as stored)."""
     from vgraph.tasks.molgen import SHIPPED, load_generator
     assert SHIPPED["catflow"].is_file() and SHIPPED["catflow"].stat().st_size < 5_000_000
@@ -340,13 +345,9 @@ def test_catflow_bf16_sampling_runs_the_denoiser_in_bfloat16(tmp_path, capsys, m
 def test_ship_generator_stores_float16_or_keeps_float32(tmp_path, capsys):
     """`scripts/ship_generator.py` re-saves a run's model for the package: float16 weights by
     default, the source's exact weights with `--float32`; the source's metrics go into the meta."""
-    import importlib.util
     from vgraph.chem import Vocabulary, clean_smiles
     from vgraph.tasks.molgen import build_generator, load_generator, save_generator
-    spec = importlib.util.spec_from_file_location(
-        "ship_generator", Path(__file__).resolve().parents[1] / "scripts" / "ship_generator.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _load_script("ship_generator")
     mols, _, _ = clean_smiles(GOOD)
     torch.manual_seed(0)
     model = build_generator("catflow", Vocabulary.build(mols), 6, atom_counts=[0, 1, 2, 3, 2, 1, 1],
