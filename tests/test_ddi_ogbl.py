@@ -297,6 +297,15 @@ def test_variational_default_trains(tmp_path):
     assert summary["config"]["variational"] and summary["config"]["mask_targets"]
 
 
+def test_embedding_dim_widens_only_the_embeddings(tmp_path):
+    write_ogbl(tmp_path / "data")
+    summary, log = _train(tmp_path, "e", "--embedding-dim", "24", "--hidden", "8", "--epochs", "2")
+    assert summary["config"]["embedding_dim"] == 24 and all(np.isfinite([r["loss"] for r in log]))
+    state = torch.load(tmp_path / "e" / "run0" / "last.pt", weights_only=False)["model"]
+    emb = next(v for k, v in state.items() if "embedding" in k)
+    assert emb.shape[1] == 24
+
+
 def test_ncn_model_file_carries_the_graph(tmp_path):
     import vgraph
     write_ogbl(tmp_path / "data")
@@ -320,6 +329,7 @@ def test_ncn_model_file_carries_the_graph(tmp_path):
     (["--drop-edges", "1"], "--drop-edges: must be < 1"),
     (["--dataset", "drugbank", "--drop-edges", "0.2"], "--drop-edges applies to --dataset ogbl-ddi only"),
     (["--loss", "hinge"], "invalid choice: 'hinge'"),
+    (["--residual", "0.1", "--embedding-dim", "64"], "--residual needs --embedding-dim equal to --hidden"),
 ])
 def test_ogbl_flags_are_checked(argv, message, tmp_path, capsys):
     from vgraph.cli import ddi as train_ddi

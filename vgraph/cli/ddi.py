@@ -121,6 +121,9 @@ def parse_args(argv=None, prog=None):
                    help="inner product, MLP on z_i*z_j, that plus the common neighbours' embedding sum (ncn), or plus the "
                         "pair's common-neighbour count / resource-allocation / Adamic-Adar scores (mlp-cn)")
     g.add_argument("--mlp-layers", type=positive_int, **per, help="layers of the decoder MLP")
+    g.add_argument("--embedding-dim", type=nonneg_int, **per,
+                   help="width of the learnable node embeddings (the first layer maps it to --hidden); "
+                        "0: --hidden")
     g.add_argument("--cn-channels", type=nonneg_int, **per,
                    help="--decoder ncn: project the embeddings to this many columns before the common-neighbour "
                         "sum (a rank limit that makes the sum that much cheaper); 0: full width")
@@ -163,6 +166,8 @@ def parse_args(argv=None, prog=None):
         p.error(f"--device {args.device}: vgraph ddi trains on the CPU only")
     if args.dataset == "ogbl-ddi" and args.layers < 1:
         p.error("--layers must be >= 1 for ogbl-ddi")
+    if args.dataset == "ogbl-ddi" and args.residual and args.embedding_dim not in (0, args.hidden):
+        p.error(f"--residual needs --embedding-dim equal to --hidden ({args.hidden}), got {args.embedding_dim}")
     kl_flags = ("beta", "kl_norm", "kl_warmup", "kl_cycles", "kl_capacity", "kl_gamma", "free_bits")
     if args.dataset == "ogbl-ddi" and not args.variational and any(
             getattr(args, k) != p.get_default(k) for k in kl_flags):
@@ -200,7 +205,7 @@ def ogbl(args, config):
 
     def one_run(r, seed, run_dir):
         seed_everything(seed)
-        kwargs = dict(num_nodes=data.num_nodes, embedding_dim=args.hidden, hidden_channels=args.hidden,
+        kwargs = dict(num_nodes=data.num_nodes, embedding_dim=args.embedding_dim or args.hidden, hidden_channels=args.hidden,
                       num_layers=args.layers, conv=args.conv, dropout=args.dropout, decoder=args.decoder,
                       mlp_layers=args.mlp_layers, variational=args.variational, kl=kl_from_args(args).to_dict(),
                       embedding_dropout=args.embedding_dropout, residual=args.residual, init=args.init,
