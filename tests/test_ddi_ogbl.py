@@ -306,6 +306,27 @@ def test_embedding_dim_widens_only_the_embeddings(tmp_path):
     assert emb.shape[1] == 24
 
 
+def test_pair_dropout_drops_the_hadamard_product_in_training_only():
+    from vgraph.nn import HadamardMLP
+    torch.manual_seed(0)
+    plain = HadamardMLP(8, 8, 1, 2, dropout=0.0, fast_dropout=True)
+    dropped = HadamardMLP(8, 8, 1, 2, dropout=0.0, fast_dropout=True, input_dropout=0.5)
+    dropped.load_state_dict(plain.state_dict())  # same keys: the input dropout holds no state
+    z, pairs = torch.randn(6, 8), torch.tensor([[0, 1, 2, 3], [4, 5, 0, 1]])
+    plain.eval(), dropped.eval()
+    assert torch.equal(plain.score_pairs(z, pairs), dropped.score_pairs(z, pairs))
+    dropped.train()
+    first = dropped.net[0]
+    seen = []
+    hook = first.register_forward_hook(lambda m, inp, out: seen.append(inp[0].detach().clone()))
+    dropped.score_pairs(z, pairs)
+    hook.remove()
+    x = z[pairs[0]] * z[pairs[1]]
+    kept = seen[0] != 0
+    assert 0 < kept.sum() < kept.numel()  # some entries dropped, some kept (and scaled by 2)
+    assert torch.allclose(seen[0][kept], 2 * x[kept])
+
+
 def test_ncn_model_file_carries_the_graph(tmp_path):
     import vgraph
     write_ogbl(tmp_path / "data")
@@ -330,6 +351,8 @@ def test_ncn_model_file_carries_the_graph(tmp_path):
     (["--dataset", "drugbank", "--drop-edges", "0.2"], "--drop-edges applies to --dataset ogbl-ddi only"),
     (["--loss", "hinge"], "invalid choice: 'hinge'"),
     (["--residual", "0.1", "--embedding-dim", "64"], "--residual needs --embedding-dim equal to --hidden"),
+    (["--pair-dropout", "0.3", "--decoder", "dot"], "--pair-dropout applies to --decoder mlp only"),
+    (["--pair-dropout", "1.5"], "--pair-dropout: must be"),
 ])
 def test_ogbl_flags_are_checked(argv, message, tmp_path, capsys):
     from vgraph.cli import ddi as train_ddi

@@ -121,6 +121,8 @@ def parse_args(argv=None, prog=None):
                    help="inner product, MLP on z_i*z_j, that plus the common neighbours' embedding sum (ncn), or plus the "
                         "pair's common-neighbour count / resource-allocation / Adamic-Adar scores (mlp-cn)")
     g.add_argument("--mlp-layers", type=positive_int, **per, help="layers of the decoder MLP")
+    g.add_argument("--pair-dropout", type=dropout_rate, **per,
+                   help="--decoder mlp: dropout on z_i*z_j before the decoder's first layer (PLNLP); 0: off")
     g.add_argument("--embedding-dim", type=nonneg_int, **per,
                    help="width of the learnable node embeddings (the first layer maps it to --hidden); "
                         "0: --hidden")
@@ -166,6 +168,8 @@ def parse_args(argv=None, prog=None):
         p.error(f"--device {args.device}: vgraph ddi trains on the CPU only")
     if args.dataset == "ogbl-ddi" and args.layers < 1:
         p.error("--layers must be >= 1 for ogbl-ddi")
+    if args.dataset == "ogbl-ddi" and args.pair_dropout and args.decoder != "mlp":
+        p.error(f"--pair-dropout applies to --decoder mlp only, got --decoder {args.decoder}")
     if args.dataset == "ogbl-ddi" and args.residual and args.embedding_dim not in (0, args.hidden):
         p.error(f"--residual needs --embedding-dim equal to --hidden ({args.hidden}), got {args.embedding_dim}")
     kl_flags = ("beta", "kl_norm", "kl_warmup", "kl_cycles", "kl_capacity", "kl_gamma", "free_bits")
@@ -209,7 +213,8 @@ def ogbl(args, config):
                       num_layers=args.layers, conv=args.conv, dropout=args.dropout, decoder=args.decoder,
                       mlp_layers=args.mlp_layers, variational=args.variational, kl=kl_from_args(args).to_dict(),
                       embedding_dropout=args.embedding_dropout, residual=args.residual, init=args.init,
-                      loss=args.loss, cn_channels=args.cn_channels)
+                      loss=args.loss, cn_channels=args.cn_channels,
+                      pair_dropout=args.pair_dropout)
         model = EmbeddingLinkPredictor(**kwargs)
         task.prepare(model, seed)
         opt, scheduler = make_optimizer(model, args.lr, args.weight_decay, args.grad_clip, args.lr_decay, args.epochs)

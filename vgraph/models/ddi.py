@@ -272,6 +272,7 @@ class EmbeddingLinkPredictor(nn.Module):
             (``(1 - (s_pos - s_neg))^2`` over the same pairs: PLNLP's square AUC surrogate,
             which also pulls margins above 1 back, so no score runs away).
         cn_channels: ``"ncn"``: the rank of the common-neighbour term (0: full width).
+        pair_dropout: ``"mlp"``: dropout on ``z_i * z_j`` before the decoder's first layer (PLNLP).
         variational: add μ / log σ heads and a :class:`VariationalLayer` (``kl`` its config).
 
     Shapes:
@@ -286,7 +287,8 @@ class EmbeddingLinkPredictor(nn.Module):
                  num_layers: int = 2, conv: str = "gcn", dropout: float = 0.5,
                  decoder: str = "dot", mlp_layers: int = 2, variational: bool = False,
                  kl: KLConfig | dict | None = None, embedding_dropout: bool = True,
-                 residual: float = 0.0, init: str = "xavier", loss: str = "bce", cn_channels: int = 0):
+                 residual: float = 0.0, init: str = "xavier", loss: str = "bce", cn_channels: int = 0,
+                 pair_dropout: float = 0.0):
         super().__init__()
         if conv not in self.CONVS:
             raise ValueError(f"conv must be one of {self.CONVS}, got {conv!r}")
@@ -309,8 +311,10 @@ class EmbeddingLinkPredictor(nn.Module):
             self.mu = nn.Linear(hidden_channels, hidden_channels)
             self.logstd = nn.Linear(hidden_channels, hidden_channels)
             self.var = VariationalLayer(_kl(kl))
-        self.mlp = HadamardMLP(hidden_channels, hidden_channels, 1, mlp_layers, dropout, fast_dropout=True) \
-            if decoder == "mlp" else None
+        if pair_dropout and decoder != "mlp":
+            raise ValueError("pair_dropout applies to decoder 'mlp' only")
+        self.mlp = HadamardMLP(hidden_channels, hidden_channels, 1, mlp_layers, dropout, fast_dropout=True,
+                               input_dropout=pair_dropout) if decoder == "mlp" else None
         self.ncn = CommonNeighborDecoder(hidden_channels, hidden_channels, mlp_layers, dropout,
                                          embeddings=decoder == "ncn", structure=decoder == "mlp-cn",
                                          cn_channels=cn_channels) \

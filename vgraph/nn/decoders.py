@@ -40,14 +40,20 @@ class HadamardMLP(nn.Module):
 
     ``fast_dropout``: draw the hidden layers' dropout with :class:`Dropout` (4-5x less CPU
     on a ``[131072, 256]`` layer, a different random stream from ``nn.Dropout``'s).
+    ``input_dropout``: also drop out ``z_i * z_j`` itself before the first linear layer (as
+    PLNLP's predictor does); 0 (the default) is OGB's link predictor.
 
     Shapes:
         ``z_a [P, F]``, ``z_b [P, F]`` -> ``[P, out_channels]`` (squeezed when 1).
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int = 1,
-                 num_layers: int = 2, dropout: float = 0.0, fast_dropout: bool = False):
+                 num_layers: int = 2, dropout: float = 0.0, fast_dropout: bool = False,
+                 input_dropout: float = 0.0):
         super().__init__()
+        # kept outside ``net`` (no parameters), so the state dict's keys do not depend on it
+        self.input_drop = (Dropout(input_dropout) if fast_dropout else nn.Dropout(input_dropout)) \
+            if input_dropout else None
         dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
         layers = []
         for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
@@ -57,13 +63,15 @@ class HadamardMLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
-        out = self.net(z_a * z_b)
+        x = z_a * z_b
+        out = self.net(x if self.input_drop is None else self.input_drop(x))
         return out.squeeze(-1) if out.size(-1) == 1 else out
 
     def score_pairs(self, z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
         """``forward(z[pairs[0]], z[pairs[1]])`` with the product from :func:`vgraph.ops.pair_product`
         (no ``[P, F]`` gathers on CPU): ``z [N, F]``, ``pairs [2, P]`` -> ``[P, out_channels]``."""
-        out = self.net(pair_product(z, pairs))
+        x = pair_product(z, pairs)
+        out = self.net(x if self.input_drop is None else self.input_drop(x))
         return out.squeeze(-1) if out.size(-1) == 1 else out
 
 

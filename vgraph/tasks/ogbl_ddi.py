@@ -21,7 +21,7 @@ HITS_K = (10, 20, 30)
 # The recipes of `vgraph ddi --dataset ogbl-ddi --preset NAME`, keyed by the flags' names
 # (docs/models/ddi.md has a table of them and says where the values come from).
 _OGBL = dict(mlp_layers=2, grad_clip=0.0, lr_decay=False, mask_targets=False, residual=0.0, loss="bce", cn_channels=0,
-             init="xavier", embedding_dropout=True, drop_edges=0.0, ema=0.0, embedding_dim=0)
+             init="xavier", embedding_dropout=True, drop_edges=0.0, ema=0.0, embedding_dim=0, pair_dropout=0.0)
 _OGB_SAGE = {**_OGBL, "epochs": 200, "lr": 0.005, "hidden": 256, "layers": 2, "dropout": 0.5,
              "batch_size": 65536, "eval_every": 5, "num_neg": 1, "conv": "sage", "decoder": "mlp",
              "grad_clip": 1.0, "embedding_dropout": False}
