@@ -209,11 +209,11 @@ def ogbl(args, config):
 
     def one_run(r, seed, run_dir):
         seed_everything(seed)
-        kwargs = dict(num_nodes=data.num_nodes, embedding_dim=args.embedding_dim or args.hidden, hidden_channels=args.hidden,
-                      num_layers=args.layers, conv=args.conv, dropout=args.dropout, decoder=args.decoder,
-                      mlp_layers=args.mlp_layers, variational=args.variational, kl=kl_from_args(args).to_dict(),
-                      embedding_dropout=args.embedding_dropout, residual=args.residual, init=args.init,
-                      loss=args.loss, cn_channels=args.cn_channels,
+        kwargs = dict(num_nodes=data.num_nodes, embedding_dim=args.embedding_dim or args.hidden,
+                      hidden_channels=args.hidden, num_layers=args.layers, conv=args.conv, dropout=args.dropout,
+                      decoder=args.decoder, mlp_layers=args.mlp_layers, variational=args.variational,
+                      kl=kl_from_args(args).to_dict(), embedding_dropout=args.embedding_dropout,
+                      residual=args.residual, init=args.init, loss=args.loss, cn_channels=args.cn_channels,
                       pair_dropout=args.pair_dropout)
         model = EmbeddingLinkPredictor(**kwargs)
         task.prepare(model, seed)

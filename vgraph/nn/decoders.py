@@ -62,17 +62,18 @@ class HadamardMLP(nn.Module):
                 layers += [nn.ReLU(), Dropout(dropout) if fast_dropout else nn.Dropout(dropout)]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
-        x = z_a * z_b
+    def _score(self, x: torch.Tensor) -> torch.Tensor:
+        """The MLP on a pair product ``x [P, F]``."""
         out = self.net(x if self.input_drop is None else self.input_drop(x))
         return out.squeeze(-1) if out.size(-1) == 1 else out
+
+    def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
+        return self._score(z_a * z_b)
 
     def score_pairs(self, z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
         """``forward(z[pairs[0]], z[pairs[1]])`` with the product from :func:`vgraph.ops.pair_product`
         (no ``[P, F]`` gathers on CPU): ``z [N, F]``, ``pairs [2, P]`` -> ``[P, out_channels]``."""
-        x = pair_product(z, pairs)
-        out = self.net(x if self.input_drop is None else self.input_drop(x))
-        return out.squeeze(-1) if out.size(-1) == 1 else out
+        return self._score(pair_product(z, pairs))
 
 
 def common_neighbor_matrix(pairs: torch.Tensor, adjacency: torch.Tensor, bits=None,
