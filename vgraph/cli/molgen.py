@@ -1,7 +1,8 @@
-"""Train a molecule generator (MolVAE or CatFlow) and score samples from it.
+"""Train a molecule generator (MolVAE, CatFlow or SmilesVAE) and score samples from it.
 
     vgraph molgen --dataset qm9 --model molvae --epochs 1 --out runs/qm9_molvae
     vgraph molgen --dataset qm9 --model catflow --epochs 20 --layers 4 --bf16 --out runs/qm9_catflow
+    vgraph molgen --dataset moses --model smilesvae --batch-size 512 --num-samples 30000 --out runs/moses_smilesvae
     vgraph molgen --dataset my_molecules.smi --model molvae --out runs/mine
 
 ``--dataset`` is ``qm9``, ``moses``, ``zinc250k`` or a SMILES file (``.smi``/``.txt``: one
@@ -35,13 +36,24 @@ def build_parser(prog=None):
     p.add_argument("--model", choices=tuple(molgen.GENERATORS), default="molvae")
     p.add_argument("--epochs", type=positive_float, default=1.0, help="passes over the training set (fractions allowed)")
     p.add_argument("--max-steps", type=positive_int, default=None, help="cap on optimiser steps")
+    p.add_argument("--eval-every", type=positive_int, default=None,
+                   help="optimiser steps between validations and resumable checkpoints (default: one pass "
+                        "over the training set)")
     p.add_argument("--train-subset", type=positive_int, default=None, help="use only this many training molecules")
     p.add_argument("--max-atoms", type=positive_int, default=None, help="skip larger molecules")
     p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--lr", type=positive_float, default=1e-3)
-    p.add_argument("--hidden", type=positive_int, default=128)
-    p.add_argument("--layers", type=positive_int, default=3)
-    p.add_argument("--latent", type=positive_int, default=32, help="MolVAE latent size")
+    p.add_argument("--hidden", type=positive_int, default=None, help="width (default: 512 for smilesvae, else 128)")
+    p.add_argument("--layers", type=positive_int, default=None,
+                   help="message-passing / denoiser layers, SmilesVAE's decoder GRU layers (default: 1 for "
+                        "smilesvae, else 3)")
+    p.add_argument("--latent", type=positive_int, default=None, help="VAE latent size (default: 64 for smilesvae, "
+                                                                     "32 for molvae)")
+    p.add_argument("--max-length", type=bounded(int, 1, 1000), default=100,
+                   help="SmilesVAE: longest SMILES in tokens (longer training lines are skipped and counted; "
+                        "a sample that reaches it unfinished is invalid)")
+    p.add_argument("--grad-clip", type=positive_float, default=None,
+                   help="clip the gradient norm (default: 5 for smilesvae, none otherwise)")
     p.add_argument("--edge-weight", type=nonneg_float, default=2.0, help="CatFlow bond CE weight")
     p.add_argument("--flow-steps", type=positive_int, default=50, help="CatFlow Euler steps when sampling")
     p.add_argument("--time-schedule", choices=list(TIME_SCHEDULES), default="uniform",
@@ -55,7 +67,7 @@ def build_parser(prog=None):
                         "(default: 0.999 for catflow, none for molvae; 0 turns it off)")
     p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None,
                    help="cosine: linear warm-up then cosine decay to 5%% of --lr over the run "
-                        "(default: cosine for catflow, constant for molvae)")
+                        "(default: constant for molvae, cosine otherwise)")
     p.add_argument("--warmup-steps", type=nonneg_int, default=500, help="warm-up of the cosine schedule")
     p.add_argument("--bf16", action="store_true",
                    help="train under bfloat16 autocast (about 1.5x faster on CPUs with AVX512-BF16)")
@@ -78,21 +90,37 @@ def main(argv=None, prog=None):
     if args.num_samples and not args.no_fcd:
         from vgraph.metrics.molecules import require_fcd
         require_fcd()  # fail now, not after the training
+    smiles_model = args.model == "smilesvae"
+    for key, value in (("hidden", 512 if smiles_model else 128), ("layers", 1 if smiles_model else 3),
+                       ("latent", 64 if smiles_model else 32), ("grad_clip", 5.0 if smiles_model else None)):
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     seed_everything(args.seed)
     t0 = time.perf_counter()
-    data = load_molecules(args.dataset, root=args.root, max_atoms=args.max_atoms, seed=args.seed)
+    if smiles_model:
+        data = molgen.load_smiles_splits(args.dataset, root=args.root, max_length=args.max_length, seed=args.seed,
+                                         progress=not args.no_progress)
+    else:
+        data = load_molecules(args.dataset, root=args.root, max_atoms=args.max_atoms, seed=args.seed)
     train = data["train"]
     skipped = {s: ds.skipped for s, ds in data.items()}
     print(f"[data] {args.dataset}: " + ", ".join(f"{s} {len(ds)}" for s, ds in data.items())
-          + f"; vocabulary {train.vocab.tokens}; max atoms {train.max_atoms}")
+          + (f"; {len(train.vocab)} tokens; longest {train.max_atoms} tokens" if smiles_model else
+             f"; vocabulary {train.vocab.tokens}; max atoms {train.max_atoms}"))
     for s, counts in skipped.items():
         if any(counts.values()):
             print(f"[data] {s}: skipped {counts}")
-    full_train_smiles = train.smiles  # novelty is always against the whole training split
+    # novelty is always against the whole training split, the test metrics against the test split,
+    # both as canonical SMILES
+    full_train_smiles, test_smiles = _canonical_splits(args, data)
     train = molgen.training_subset(train, args.train_subset, args.seed)
     load_s = time.perf_counter() - t0
 
-    if args.model == "molvae":
+    if smiles_model:
+        kl = kl_from_args(args, max(1, math.ceil(args.epochs)) if args.kl_cycles else 0)
+        model = molgen.build_generator("smilesvae", train.vocab, 0, kl=kl, hidden=args.hidden, latent=args.latent,
+                                       num_layers=args.layers, max_length=args.max_length)
+    elif args.model == "molvae":
         kl = kl_from_args(args, max(1, math.ceil(args.epochs)) if args.kl_cycles else 0)
         model = molgen.build_generator("molvae", train.vocab, train.max_atoms, kl=kl, hidden=args.hidden,
                                        latent=args.latent, num_layers=args.layers)
@@ -111,12 +139,12 @@ def main(argv=None, prog=None):
     steps = int(math.ceil(args.epochs * task.steps_per_epoch))
     if args.max_steps:
         steps = min(steps, args.max_steps)
-    eval_every = min(task.steps_per_epoch, steps)
+    eval_every = min(args.eval_every or task.steps_per_epoch, steps)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     if args.ema is None:
         args.ema = 0.999 if args.model == "catflow" else 0.0
     if args.lr_schedule is None:
-        args.lr_schedule = "cosine" if args.model == "catflow" else "constant"
+        args.lr_schedule = "constant" if args.model == "molvae" else "cosine"
     scheduler = molgen.cosine_schedule(optimizer, steps, args.warmup_steps) if args.lr_schedule == "cosine" else None
     # what defines the training (a resumed run may change the rest: sampling, scoring, storage)
     config = resolved_config(args, drop=("resume", "overwrite", "no_progress", "out", "threads", "device",
@@ -126,7 +154,7 @@ def main(argv=None, prog=None):
     trainer = Trainer(model, task, optimizer, epochs=steps, monitor="val_loss", mode="min",
                       eval_every=eval_every, out_dir=out, config=config, checkpoint_every=eval_every,
                       resume=args.resume, progress=not args.no_progress, desc=f"{args.model} steps",
-                      scheduler=scheduler, ema_decay=args.ema or None)
+                      scheduler=scheduler, ema_decay=args.ema or None, grad_clip=args.grad_clip)
     t1 = time.perf_counter()
     result = trainer.fit()
     train_s = time.perf_counter() - t1
@@ -150,10 +178,25 @@ def main(argv=None, prog=None):
                                                                  time_schedule=args.time_schedule))
         summary["sample_seconds"] = round(time.perf_counter() - t2, 1)
         (out / "samples.smi").write_text("\n".join(samples) + "\n")
-        test = data.get("test")
-        summary["metrics"], _ = molgen.score_samples(samples, full_train_smiles,
-                                                     test.smiles if test is not None and len(test) else None,
+        summary["metrics"], _ = molgen.score_samples(samples, full_train_smiles, test_smiles or None,
                                                      fcd=not args.no_fcd)
         print("[samples] " + molgen.headline(summary["metrics"]))
         write_json(out / "summary.json", summary)
     return summary
+
+
+def _canonical_splits(args, data) -> tuple[list, list]:
+    """Canonical SMILES of the whole training split and of the test split. The graph models'
+    datasets hold them already; SmilesVAE's hold the lines as given, so a benchmark's come from
+    :func:`vgraph.chem.datasets.reference_smiles` (cached) and a user's file is canonicalised."""
+    test = data.get("test")
+    if args.model != "smilesvae":
+        return data["train"].smiles, (test.smiles if test is not None else [])
+    from vgraph.data.molecules import BENCHMARKS
+    if args.dataset.lower() in BENCHMARKS:
+        from vgraph.chem.datasets import reference_smiles
+        ref = reference_smiles(args.dataset.lower(), args.root)
+        return ref["train"], ref["test"]
+    from vgraph.chem.featurize import canonical_smiles
+    canon = lambda lines: [c for c in (canonical_smiles(s) for s in lines) if c]  # noqa: E731
+    return canon(data["train"].smiles), canon(test.smiles) if test is not None else []

@@ -10,7 +10,7 @@ _EXPORTS = {
     "GAE": "autoencoder", "VGAE": "autoencoder", "dense_recon_loss": "autoencoder",
     "sampled_recon_loss": "autoencoder",
     "IsoCVGAE": "isoc_vgae", "CCVGAE": "ccvgae", "MetaGraph": "metagraph", "CCMetaGraph": "metagraph",
-    "MolVAE": "molvae", "CatFlow": "catflow",
+    "MolVAE": "molvae", "CatFlow": "catflow", "SmilesVAE": "smilesvae",
     "ContextDDIModel": "ddi", "DDIBundle": "ddi", "EmbeddingLinkPredictor": "ddi",
 }
 

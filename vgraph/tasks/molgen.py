@@ -26,12 +26,13 @@ from vgraph.data.molecules import BENCHMARKS
 from vgraph.errors import CheckpointError, VGraphError
 from vgraph.models.catflow import CatFlow
 from vgraph.models.molvae import MolVAE
+from vgraph.models.smilesvae import SmilesDataset, SmilesVAE, SmilesVocabulary
 from vgraph.nn.variational import KLConfig, VariationalLayer
 
 PRETRAINED_QM9 = Path(__file__).resolve().parent.parent / "chem" / "pretrained" / "qm9_molvae.pt"
 # the generators shipped in the package, by the name `vgraph generate --checkpoint NAME` takes
 SHIPPED = {"molvae": PRETRAINED_QM9, "catflow": PRETRAINED_QM9.with_name("qm9_catflow.pt")}
-GENERATORS = {"molvae": MolVAE, "catflow": CatFlow}
+GENERATORS = {"molvae": MolVAE, "catflow": CatFlow, "smilesvae": SmilesVAE}
 
 
 # ------------------------------------------------------------------ the task
@@ -77,7 +78,9 @@ class MolGenTask:
     def _batch(self, step: int) -> dict:
         epoch, k = divmod(step, self.steps_per_epoch)
         if epoch != self._perm_epoch:
-            self._perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.train))
+            rng = np.random.default_rng([self.seed, epoch])
+            order = getattr(self.train, "epoch_order", None)  # SMILES: batches of similar lengths
+            self._perm = order(rng, self.batch_size) if order is not None else rng.permutation(len(self.train))
             self._perm_epoch = epoch
         idx = self._perm[k * self.batch_size:(k + 1) * self.batch_size]
         return {key: v.to(self.device) for key, v in self.train.batch(idx).items()}
@@ -103,7 +106,7 @@ class MolGenTask:
             for batch in self.eval_batches:
                 batch = {k: v.to(self.device) for k, v in batch.items()}
                 out = model.loss(batch, epoch=self.epoch_of(max(self.last_step, 0)))
-                n = batch["atoms"].size(0)
+                n = next(iter(batch.values())).size(0)
                 count += n
                 for k, v in out.items():
                     if v.dim() == 0:
@@ -122,6 +125,33 @@ class MolGenTask:
         if self.log_fn is not None:
             self.log_fn({"epoch": self.epoch_of(self.last_step), "step": self.last_step, **rec, **diag})
         return rec
+
+
+def load_smiles_splits(name: str, root=None, max_length: int | None = None, test_fraction: float = 0.1,
+                       seed: int = 0, progress: bool = False) -> dict:
+    """``{split: SmilesDataset}`` of a benchmark (``qm9``, ``moses``, ``zinc250k``) or a user's
+    SMILES file (split at random into ``train``/``test`` by ``test_fraction``), tokenised for
+    :class:`SmilesVAE` with the training split's vocabulary; skips are counted per split.
+    Raises :class:`DataFormatError` if no line of the training split can be used."""
+    from vgraph.data.molecules import raw_splits, read_smiles_file
+    from vgraph.errors import DataFormatError
+    if Path(name).is_file() or name.lower() not in BENCHMARKS:
+        lines = read_smiles_file(name)
+        perm = np.random.default_rng(seed).permutation(len(lines))
+        n_test = int(round(test_fraction * len(lines))) if len(lines) > 1 else 0
+        splits = {"train": [lines[i] for i in perm[n_test:]], "test": [lines[i] for i in perm[:n_test]]}
+    else:
+        splits = raw_splits(name, root)[0]
+    out = {"train": SmilesDataset.from_smiles(splits["train"], max_length=max_length, progress=progress,
+                                              desc="tokenising train")}
+    if not len(out["train"]):
+        raise DataFormatError(f"{name}: none of the {len(splits['train'])} training lines is a usable SMILES "
+                              f"(skipped: {out['train'].skipped})")
+    for split, lines in splits.items():
+        if split != "train":
+            out[split] = SmilesDataset.from_smiles(lines, vocab=out["train"].vocab, max_length=max_length,
+                                                   progress=progress, desc=f"tokenising {split}")
+    return out
 
 
 def training_subset(dataset, size: int | None, seed: int):
@@ -165,9 +195,12 @@ def cosine_schedule(optimizer, steps: int, warmup_steps: int = 500):
 
 
 # -------------------------------------------------------------- model files
-def build_generator(kind: str, vocab: Vocabulary, max_atoms: int, atom_counts=None, kl=None, **config):
-    """``"molvae"`` or ``"catflow"`` sized for ``vocab`` and ``max_atoms`` (``atom_counts``:
-    CatFlow's size histogram, e.g. :func:`vgraph.chem.atom_count_histogram` of the training set)."""
+def build_generator(kind: str, vocab, max_atoms: int, atom_counts=None, kl=None, **config):
+    """``"molvae"``, ``"catflow"`` or ``"smilesvae"`` sized for ``vocab`` and ``max_atoms``
+    (``atom_counts``: CatFlow's size histogram, e.g. :func:`vgraph.chem.atom_count_histogram` of
+    the training set; SmilesVAE takes a :class:`SmilesVocabulary` and ignores ``max_atoms``)."""
+    if kind == "smilesvae":
+        return SmilesVAE(vocab, kl=kl, **config)
     if kind == "molvae":
         return MolVAE(vocab, max_atoms, kl=kl, **config)
     if kind == "catflow":
@@ -186,7 +219,7 @@ def _kwargs(model) -> dict:
     """The JSON constructor arguments that rebuild ``model`` (buffers such as CatFlow's size
     histogram come back with the weights)."""
     kwargs = {"vocab": model.vocab.to_dict(), **model.config}
-    if isinstance(model, MolVAE):
+    if isinstance(model, (MolVAE, SmilesVAE)):
         kwargs["kl"] = model.variational.config.to_dict()
     return kwargs
 
@@ -291,6 +324,11 @@ def sample_smiles(model, num_samples: int, *, batch_size: int = 1000, generator:
     out = []
     try:
         for start in tqdm(range(0, num_samples, batch_size), desc="sampling (batches)", disable=not progress):
+            if isinstance(model, SmilesVAE):  # strings: invalid unless RDKit parses them as they are
+                for s in model.sample_strings(min(batch_size, num_samples - start), generator=generator,
+                                              **sampler):
+                    out.append((canonical_smiles(s) or "") if s else "")
+                continue
             for toks, bonds in model.sample_graphs(min(batch_size, num_samples - start), generator=generator,
                                                    **sampler):
                 mol = graph_to_mol(toks, bonds)
@@ -303,7 +341,7 @@ def sample_smiles(model, num_samples: int, *, batch_size: int = 1000, generator:
 def sampler_options(kind: str, temperature: float = 1.0, flow_steps: int = 50, decode: str = "argmax",
                     time_schedule: str = "uniform", bf16: bool = False) -> dict:
     """The keyword arguments of ``sample_graphs`` a generator of ``kind`` takes."""
-    if kind == "molvae":
+    if kind in ("molvae", "smilesvae"):
         return {"temperature": temperature}
     options = {"steps": flow_steps, "decode": decode, "schedule": time_schedule}
     if bf16:

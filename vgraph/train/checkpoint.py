@@ -28,7 +28,8 @@ EXTENDABLE_KEYS = frozenset({"epochs"})
 
 # Flags added after a run may have started, with the value that means "as before": a
 # checkpoint written without the key resumes when the key has that value now.
-ADDED_KEYS = {"cn_channels": 0, "cross_attention": 0, "cold_negatives": "files", "evaluate": None}
+ADDED_KEYS = {"cn_channels": 0, "cross_attention": 0, "cold_negatives": "files", "evaluate": None,
+              "eval_every": None, "grad_clip": None, "max_length": 100}  # the last three: vgraph molgen
 
 
 def _defining(config: dict | None) -> dict:
